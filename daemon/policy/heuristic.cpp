@@ -1,0 +1,122 @@
+#include "daemon/policy/heuristic.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace ebb::policy {
+
+double cpu_ceiling(const ControllerParams& p) {
+  return p.bounds.cpu_max_cores > 0 ? std::min(p.bounds.cpu_max_cores, p.node_cpu_cores) : p.node_cpu_cores;
+}
+
+std::uint64_t memory_ceiling(const ControllerParams& p) {
+  return p.bounds.memory_max_bytes > 0 ? std::min(p.bounds.memory_max_bytes, p.node_memory_bytes)
+                                       : p.node_memory_bytes;
+}
+
+double effective_cpu_limit(const Observation& o, const ControllerParams& p) {
+  return o.cpu_limit_cores.value_or(cpu_ceiling(p));
+}
+
+HeuristicController::HeuristicController(const ControllerParams& params, const HeuristicParams& rules)
+    : params_(params), rules_(rules) {}
+
+namespace {
+std::string format(const char* fmt, double a, double b) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, fmt, a, b);
+  return buf;
+}
+}  // namespace
+
+double HeuristicController::decide_cpu(const Observation& o, std::string& reason) {
+  const double floor = std::min(params_.bounds.cpu_min_cores, cpu_ceiling(params_));
+  const double ceiling = cpu_ceiling(params_);
+  const double limit = std::clamp(effective_cpu_limit(o, params_), floor, ceiling);
+  if (o.first) return limit;
+
+  if (o.cpu_throttled_periods > rules_.raise_throttled_periods || o.starving) {
+    slack_streak_ = 0;
+    double wanted = rules_.raise_factor * std::max(limit, o.cpu_usage_cores);
+    wanted = std::min(wanted, limit * rules_.max_raise_factor + rules_.cpu_min_headroom_cores);
+    reason = format("cpu throttled in %.0f%% of periods: raise to %.2f cores", o.cpu_throttled_periods * 100,
+                    std::min(wanted, ceiling));
+    return std::clamp(wanted, floor, ceiling);
+  }
+
+  if (o.cpu_usage_cores < rules_.slack_usage_ratio * limit) {
+    ++slack_streak_;
+  } else {
+    slack_streak_ = 0;
+  }
+  if (slack_streak_ < rules_.slack_ticks) return limit;
+
+  const double target = std::max(o.cpu_usage_cores * rules_.cpu_headroom,
+                                 o.cpu_usage_cores + rules_.cpu_min_headroom_cores);
+  const double lowered = std::clamp(std::max(target, limit * rules_.lower_factor), floor, ceiling);
+  if (lowered < limit) reason = format("cpu slack: usage %.2f cores, lower to %.2f", o.cpu_usage_cores, lowered);
+  return lowered;
+}
+
+void HeuristicController::decide_memory(const Observation& o, Limits& limits, std::string& reason) const {
+  const std::uint64_t ceiling = memory_ceiling(params_);
+  const std::uint64_t floor = std::min(params_.bounds.memory_min_bytes, ceiling);
+  const std::uint64_t current_high = std::min(o.memory_high_bytes.value_or(ceiling), ceiling);
+  const std::uint64_t current_max = std::min(o.memory_max_bytes.value_or(ceiling), ceiling);
+  const double usage = static_cast<double>(o.memory_current_bytes);
+  const double working_set = static_cast<double>(o.memory_working_set_bytes ? o.memory_working_set_bytes
+                                                                            : o.memory_current_bytes);
+  if (o.first) {
+    limits.memory_high_bytes = current_high;
+    limits.memory_max_bytes = current_max;
+    return;
+  }
+
+  auto clamp_bytes = [&](double v) {
+    return static_cast<std::uint64_t>(std::clamp(v, static_cast<double>(floor), static_cast<double>(ceiling)));
+  };
+  const bool pressured = o.memory_high_events > 0 ||
+                         o.memory_pressure_some_avg10 > params_.objective.memory_pressure_some_avg10 ||
+                         o.reclaim_stall_s_per_s > 0.01;
+
+  const double high_target = std::max(working_set * rules_.memory_high_headroom,
+                                      working_set + static_cast<double>(rules_.memory_high_min_gap));
+  double high;
+  if (pressured) {
+    high = std::max({high_target, usage * rules_.memory_high_headroom, static_cast<double>(current_high)});
+    if (high > current_high) reason += (reason.empty() ? "" : "; ") + std::string("memory pressure: raise memory.high");
+  } else if (high_target >= current_high) {
+    high = high_target;
+  } else {
+    high = std::max(high_target, current_high * rules_.memory_lower_factor);
+  }
+
+  // memory.max: never below usage plus a margin; raised at once when usage nears it.
+  const double gap = std::max(usage * 0.25, static_cast<double>(rules_.memory_max_min_gap));
+  const double max_target = std::max(high_target * rules_.memory_max_headroom, usage + gap);
+  double max;
+  const bool near_max = usage > rules_.memory_raise_at * current_max;
+  if (near_max || o.memory_max_events > 0 || o.oom_kill_events > 0 || max_target >= current_max) {
+    max = std::max(max_target, near_max ? usage + 2 * gap : max_target);
+    if (max > current_max) reason += (reason.empty() ? "" : "; ") + std::string("memory nearing memory.max: raise it");
+  } else {
+    max = std::max(max_target, current_max * rules_.memory_lower_factor);
+  }
+  limits.memory_max_bytes = clamp_bytes(max);
+  limits.memory_high_bytes = std::min(clamp_bytes(high), *limits.memory_max_bytes);
+}
+
+Decision HeuristicController::decide(const Observation& o) {
+  Decision d;
+  d.source = "heuristic";
+  d.limits.cpu_cores = decide_cpu(o, d.reason);
+  decide_memory(o, d.limits, d.reason);
+  if (d.reason.empty()) d.reason = "steady";
+  return d;
+}
+
+ControllerFactory heuristic_factory(const HeuristicParams& rules) {
+  return [rules](const ControllerParams& params) { return std::make_unique<HeuristicController>(params, rules); };
+}
+
+}  // namespace ebb::policy
