@@ -54,6 +54,9 @@ struct ProbeStatus {
   std::string detail;    // why not, when not
 };
 
+// One line for logs and `ebbd probe`: which probes are active, and why the others are not.
+std::string describe(const std::vector<ProbeStatus>& status);
+
 class ProbeSource {
  public:
   virtual ~ProbeSource() = default;
