@@ -1,28 +1,156 @@
 #include "daemon/learner/learner.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 
 namespace ebb::learner {
 namespace {
 
-// First cut: the guard's cold-start path only, so ebb-sim and ebbd can link the factory while
-// the forecaster lands.
+using policy::Decision;
+using policy::Observation;
+
+bool finite(const Observation& o) {
+  return std::isfinite(o.interval_s) && std::isfinite(o.cpu_usage_cores) && std::isfinite(o.cpu_throttled_periods) &&
+         std::isfinite(o.cpu_throttled_s_per_s) && std::isfinite(o.cpu_limit_cores.value_or(0)) &&
+         std::isfinite(o.cpu_pressure_some_avg10) && std::isfinite(o.runq_latency_p99_us.value_or(0)) &&
+         std::isfinite(o.memory_pressure_some_avg10) && std::isfinite(o.reclaim_stall_s_per_s);
+}
+
+// A copy the heuristic and the memory controller can act on: non-finite rates read as zero.
+Observation sanitized(Observation o) {
+  for (double* v : {&o.interval_s, &o.cpu_usage_cores, &o.cpu_throttled_periods, &o.cpu_throttled_s_per_s,
+                    &o.cpu_pressure_some_avg10, &o.memory_pressure_some_avg10, &o.reclaim_stall_s_per_s})
+    if (!std::isfinite(*v)) *v = 0;
+  if (o.cpu_limit_cores && !std::isfinite(*o.cpu_limit_cores)) o.cpu_limit_cores.reset();
+  if (o.runq_latency_p99_us && !std::isfinite(*o.runq_latency_p99_us)) o.runq_latency_p99_us.reset();
+  return o;
+}
+
 class LearnerController final : public policy::ContainerController {
  public:
   LearnerController(const policy::ControllerParams& params, const LearnerParams& learner)
-      : heuristic_(params, learner.fallback) {}
+      : params_(params),
+        cpu_(learner.cpu),
+        forecaster_(learner.forecast),
+        headroom_(learner.headroom),
+        guard_(learner.guard),
+        memory_(params, learner.memory),
+        heuristic_(params, learner.fallback) {}
 
-  policy::Decision decide(const policy::Observation& observation) override {
-    auto d = heuristic_.decide(observation);
-    d.source = "fallback";
-    d.reason = "fallback: cold start; " + d.reason;
-    return d;
-  }
+  Decision decide(const Observation& raw) override;
   std::string name() const override { return "ebb"; }
 
  private:
-  policy::HeuristicController heuristic_;
+  double demand(const Observation& o) const;
+  double violation(const Observation& o) const;
+  double bounded(double wanted, const Observation& o) const;
+
+  policy::ControllerParams params_;
+  CpuParams cpu_;
+  DemandForecaster forecaster_;
+  HeadroomSelector headroom_;
+  Guard guard_;
+  MemoryController memory_;
+  policy::HeuristicController heuristic_;  // runs every tick: the fallback stays warm
+
+  // What was proposed for the tick now ending, scored once its demand is known.
+  struct Proposal {
+    double forecast = 0, sigma = 0, learner_limit = 0, heuristic_limit = 0;
+  };
+  std::optional<Proposal> pending_;
 };
+
+// Usage is censored at the limit: a throttled container would have used more. If it ran a share
+// f of the interval and was throttled the rest, it would have kept its pace for the whole
+// interval: demand >= usage / (1 - f). Since cpu.stat may not say how long (throttled_usec is
+// a per-CPU sum on a real kernel, hence the cap), usage is also inflated by the throttled share
+// of periods, so any throttling raises the estimate.
+double LearnerController::demand(const Observation& o) const {
+  const double share = std::clamp(o.cpu_throttled_periods, 0.0, 1.0);
+  const double throttled_time = std::clamp(o.cpu_throttled_s_per_s, 0.0, cpu_.max_throttled_share);
+  return std::max(o.cpu_usage_cores * (1 + cpu_.censored_inflation * share),
+                  o.cpu_usage_cores / (1 - throttled_time));
+}
+
+// The objective's error signal: the throttled share of periods, or, for a run-queue latency
+// objective, how far the tick's p99 overshot the target (as a share, capped at 1).
+double LearnerController::violation(const Observation& o) const {
+  double v = std::clamp(o.cpu_throttled_periods, 0.0, 1.0);
+  const auto& target = params_.objective.runq_latency_p99_us;
+  if (target && *target > 0 && o.runq_latency_p99_us)
+    v = std::max(v, std::clamp(*o.runq_latency_p99_us / *target - 1, 0.0, 1.0));
+  return v;
+}
+
+double LearnerController::bounded(double wanted, const Observation& o) const {
+  const double ceiling = policy::cpu_ceiling(params_);
+  const double floor = std::min(params_.bounds.cpu_min_cores, ceiling);
+  const double current = std::clamp(policy::effective_cpu_limit(o, params_), floor, ceiling);
+  const double stepped =
+      std::clamp(wanted, current * cpu_.max_lower_factor, current * cpu_.max_raise_factor + cpu_.min_step_cores);
+  return std::clamp(stepped, floor, ceiling);
+}
+
+Decision LearnerController::decide(const Observation& raw) {
+  const bool usable = finite(raw);
+  const Observation o = usable ? raw : sanitized(raw);
+  Decision d = heuristic_.decide(o);
+  const double heuristic_cpu = d.limits.cpu_cores.value_or(policy::cpu_ceiling(params_));
+
+  std::optional<std::string> distrust;
+  if (!usable) {
+    distrust = "non-finite observation (ignored by the learner)";
+  } else if (o.first) {
+    distrust = "cold start (no previous snapshot)";
+  } else {
+    const double y = demand(o);
+    if (pending_) {
+      headroom_.score(pending_->forecast, pending_->sigma, y);
+      guard_.score(pending_->learner_limit, pending_->heuristic_limit, y, headroom_.lambda());
+    }
+    headroom_.price(violation(o), params_.objective.throttled_fraction);
+    forecaster_.observe(y);
+
+    const double forecast = forecaster_.forecast();
+    const double sigma =
+        std::max({forecaster_.sigma(), cpu_.min_sigma_share * forecast, cpu_.min_sigma_cores});
+    double wanted = forecast + headroom_.multiplier() * sigma;
+    const double share = std::clamp(o.cpu_throttled_periods, 0.0, 1.0);
+    if (share > 0) wanted = std::max(wanted, policy::effective_cpu_limit(o, params_) * (1 + cpu_.throttled_boost * share));
+
+    double learner_cpu = 0;
+    if (!forecaster_.finite() || !std::isfinite(wanted)) {
+      forecaster_.reset();
+      pending_.reset();
+      guard_.trip_non_finite();
+    } else {
+      learner_cpu = bounded(wanted, o);
+      pending_ = Proposal{forecast, sigma, learner_cpu, bounded(heuristic_cpu, o)};
+      d.predicted_cpu_cores = forecast;
+    }
+    distrust = guard_.verdict(forecaster_.observations());
+    if (!distrust) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "forecast %.3f cores, sigma %.3f, headroom %.2f sigma at price %.0f: limit %.3f",
+                    forecast, sigma, headroom_.multiplier(), headroom_.lambda(), learner_cpu);
+      d.source = "learner";
+      d.reason = buf;
+      d.limits.cpu_cores = learner_cpu;
+    }
+  }
+
+  if (distrust) {
+    d.source = "fallback";
+    d.reason = "fallback: " + *distrust + "; heuristic: " + d.reason;
+    d.limits.cpu_cores = o.first ? heuristic_cpu : bounded(heuristic_cpu, o);
+  }
+  std::string memory_reason;
+  memory_.decide(o, d.limits, memory_reason);
+  if (!memory_reason.empty()) d.reason += "; " + memory_reason;
+  return d;
+}
 
 }  // namespace
 

@@ -1,0 +1,49 @@
+#pragma once
+// Next-tick CPU demand forecast: recursive least squares with exponential forgetting over a
+// few features of the recent demand, and the spread of its errors. Fixed-size Eigen types:
+// one update is about a hundred flops and never allocates.
+#include <Eigen/Core>
+
+namespace ebb::learner {
+
+struct ForecasterParams {
+  double forgetting = 0.97;
+  double initial_covariance = 100;
+  double residual_decay = 0.95;
+  double slow_mean_decay = 0.9;   // EWMA that gives the regression a level to revert to
+};
+
+class DemandForecaster {
+ public:
+  static constexpr int kFeatures = 5;  // 1, y_t, y_t-1, y_t-2, slow mean
+  using Vector = Eigen::Matrix<double, kFeatures, 1>;
+  using Matrix = Eigen::Matrix<double, kFeatures, kFeatures>;
+
+  explicit DemandForecaster(const ForecasterParams& params = {});
+
+  // Feeds the demand of the tick that just ended; afterwards forecast() is for the next tick.
+  // The first call only primes the history.
+  void observe(double demand);
+  double forecast() const;       // expected demand of the next tick, >= 0
+  double sigma() const;          // RMS of recent one-tick forecast errors
+  double last_error() const { return last_error_; }
+  int observations() const { return observations_; }
+  bool finite() const;
+  void reset();
+
+  const Vector& coefficients() const { return theta_; }
+
+ private:
+  Vector features() const;
+
+  ForecasterParams params_;
+  Vector theta_;
+  Matrix p_;
+  double lags_[3] = {0, 0, 0};
+  double slow_mean_ = 0;
+  double squared_error_ = 0;
+  double last_error_ = 0;
+  int observations_ = 0;
+};
+
+}  // namespace ebb::learner
