@@ -1,0 +1,34 @@
+#pragma once
+// Helpers shared by the workload builders: declared limits and the burst process.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "sim/random.h"
+#include "sim/workload.h"
+
+namespace ebb::sim {
+
+// The limits an owner declares for a container whose demand peaks at `peak`: twice the
+// peak, CPU in half cores and memory in 64 MiB steps, as people round them.
+inline double declared_cpu_bound(double peak_cores) { return std::max(0.5, std::ceil(4 * peak_cores) / 2); }
+inline std::uint64_t declared_memory_bound(std::uint64_t peak_bytes) {
+  constexpr std::uint64_t step = 64ull << 20;
+  return std::max<std::uint64_t>(step, (2 * peak_bytes + step - 1) / step * step);
+}
+
+// On/off multiplier around 1 at 10 ms resolution (see BurstParams).
+class BurstProcess {
+ public:
+  BurstProcess(const BurstParams& params, std::uint64_t seed);
+  double step(double dt_s = kSubstepS);  // the multiplier for the next dt_s
+
+ private:
+  BurstParams params_;
+  Rng rng_;
+  double on_multiplier_ = 1, off_multiplier_ = 1, off_mean_s_ = 1;
+  double left_s_ = 0;
+  bool on_ = false;
+};
+
+}  // namespace ebb::sim
