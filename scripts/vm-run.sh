@@ -51,8 +51,12 @@ done
 shift $((OPTIND - 1))
 [[ ${1:-} == -- ]] && shift
 (($#)) || { usage >&2 && die "no COMMAND given"; }
-[[ $mem =~ ^[0-9]+$ ]] && ((mem >= 256)) || die "-m wants a size in MB (>= 256), got '$mem'"
-[[ $timeout_s =~ ^[0-9]+$ ]] && ((timeout_s > 0)) || die "-t wants whole seconds > 0, got '$timeout_s'"
+if ! [[ $mem =~ ^[0-9]+$ ]] || ((mem < 256)); then
+	die "-m wants a size in MB (>= 256), got '$mem'"
+fi
+if ! [[ $timeout_s =~ ^[0-9]+$ ]] || ((timeout_s == 0)); then
+	die "-t wants whole seconds > 0, got '$timeout_s'"
+fi
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${EBB_VM_CACHE:-$repo/.cache/vm}
@@ -60,7 +64,7 @@ init_src=$repo/scripts/vm/init
 modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	netfs fscache 9pnet 9pnet_virtio 9p virtio_console)
 
-say() { ((verbose)) && echo "vm-run.sh: $*" >&2 || true; }
+say() { if ((verbose)); then echo "vm-run.sh: $*" >&2; fi; }
 now() { date +%s.%N; }
 t_start=$(now)
 
@@ -80,7 +84,7 @@ quietly() {
 # The linux-image-X-amd64 package that linux-image-amd64 depends on ('' if apt can't say).
 resolve_kernel_pkg() {
 	apt-cache depends linux-image-amd64 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
+		awk '!found && $1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; found = 1 }'
 }
 
 apt_update() {
@@ -91,8 +95,13 @@ apt_update() {
 
 # Sets kdir to a cache directory holding vmlinuz and the modules (plain .ko) of the kernel.
 fetch_kernel() {
-	local pkg want
-	pkg=$(resolve_kernel_pkg)
+	local pkg want resolved=$cache/kernel/resolved
+	# apt-cache is slow: trust the last answer until the apt lists change.
+	if [[ -f $resolved && $resolved -nt /var/lib/apt/lists ]]; then
+		pkg=$(<"$resolved")
+	else
+		pkg=$(resolve_kernel_pkg)
+	fi
 	if [[ -z $pkg ]]; then
 		# Offline or no apt lists: any complete cached kernel will do.
 		kdir=$(find "$cache/kernel" -mindepth 2 -maxdepth 2 -name complete -printf '%h\n' 2>/dev/null | sort | tail -n1)
@@ -102,8 +111,11 @@ fetch_kernel() {
 		[[ -n $pkg ]] || die "cannot resolve the kernel package: apt-cache depends linux-image-amd64 names none"
 	fi
 	kdir=$cache/kernel/$pkg
-	want="${modules[*]}"
-	[[ -f $kdir/complete && $(<"$kdir/complete") == "$want" ]] && return
+	want="${modules[*]} +vmlinux"
+	if [[ -f $kdir/complete && $(<"$kdir/complete") == "$want" ]]; then
+		echo "$pkg" >"$resolved"
+		return
+	fi
 
 	say "fetching $pkg"
 	local tmp deb
@@ -131,6 +143,7 @@ fetch_kernel() {
 	[[ -n $vmlinuz ]] || { rm -rf "$tmp" && die "$pkg has no boot/vmlinuz-*"; }
 	cp "$vmlinuz" "$new/vmlinuz"
 	cp "$tmp/x/boot/config-"* "$new/config" 2>/dev/null || true
+	extract_vmlinux "$new"
 	for m in "${modules[@]}"; do
 		f=$(find "$tmp/x/lib/modules" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" \) | head -n1)
 		[[ -n $f ]] || { rm -rf "$tmp" && die "$pkg has no module $m"; }
@@ -147,16 +160,36 @@ fetch_kernel() {
 	rm -rf "$cache/kernel"
 	mkdir -p "$cache/kernel"
 	mv "$new" "$kdir"
+	echo "$pkg" >"$resolved"
 	rm -rf "$tmp"
+}
+
+# Under TCG the kernel's own decompression of vmlinuz takes ~10 s. A kernel with PVH
+# support boots straight from the ELF inside it, so keep that as $1/vmlinux when we can.
+extract_vmlinux() {
+	local dir=$1 magic off tool
+	grep -qx 'CONFIG_PVH=y' "$dir/config" 2>/dev/null || return 0
+	for magic in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08'; do
+		tool=${magic%%:*}
+		off=$(LC_ALL=C grep -obUaP -m1 "${magic#*:}" "$dir/vmlinuz" | head -n1 | cut -d: -f1) || true
+		[[ -n $off ]] || continue
+		case $tool in
+		xz) tail -c +$((off + 1)) "$dir/vmlinuz" | xz -dc --single-stream >"$dir/vmlinux" 2>/dev/null || true ;;
+		zstd) tail -c +$((off + 1)) "$dir/vmlinuz" | zstd -qdc >"$dir/vmlinux" 2>/dev/null || true ;;
+		gzip) tail -c +$((off + 1)) "$dir/vmlinuz" | gzip -dc >"$dir/vmlinux" 2>/dev/null || true ;;
+		esac
+		[[ $(head -c4 "$dir/vmlinux" 2>/dev/null | od -An -tx1 | tr -d ' ') == 7f454c46 ]] && return 0
+		break
+	done
+	rm -f "$dir/vmlinux"
 }
 
 # Sets initrd to an initramfs (busybox + modules + init) that matches its inputs.
 build_initramfs() {
-	local busybox key stage a
+	local busybox key stage
 	busybox=$(command -v busybox || true)
 	[[ -x $busybox ]] || die "busybox not found (install busybox-static: scripts/deps.sh)"
-	file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
-		ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
+	[[ $(ldd "$busybox" 2>&1 || true) == *'not a dynamic executable'* ]] ||
 		die "$busybox is not static (install busybox-static: scripts/deps.sh)"
 	key=$(cat "$busybox" "$init_src" "${BASH_SOURCE[0]}" "$kdir"/modules/*.ko | sha256sum | cut -c1-16)
 	initrd=$cache/initramfs-$key.cpio
@@ -166,9 +199,6 @@ build_initramfs() {
 	stage=$(mktemp -d "$cache/stage.XXXXXX")
 	mkdir -p "$stage"/{bin,dev,proc,sys,host,ctl,tmp,lib/modules}
 	cp "$busybox" "$stage/bin/busybox"
-	for a in $("$busybox" --list); do
-		[[ $a == busybox ]] || ln -s busybox "$stage/bin/$a"
-	done
 	cp "$init_src" "$stage/init"
 	chmod 755 "$stage/init"
 	cp "$kdir"/modules/*.ko "$stage/lib/modules/"
@@ -200,6 +230,7 @@ outdir=$(realpath "$outdir")
 
 qemu_pid=
 readers=()
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	[[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
 	for f in console stdout stderr; do
@@ -238,7 +269,8 @@ cwd=$(pwd)
 
 mkfifo "$ctl/console" "$ctl/stdout" "$ctl/stderr"
 if ((verbose)); then
-	tee "$ctl/console.log" <"$ctl/console" >&2 &
+	# Live, without the firmware's terminal resets and colour codes.
+	tee "$ctl/console.log" <"$ctl/console" | sed -u 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g; s/\r//g' >&2 &
 else
 	cat <"$ctl/console" >"$ctl/console.log" &
 fi
@@ -249,10 +281,13 @@ cat <"$ctl/stderr" >&2 &
 readers+=($!)
 
 p9=security_model=none,multidevs=remap
+kernel=$kdir/vmlinuz
+[[ -f $kdir/vmlinux ]] && kernel=$kdir/vmlinux
+# shellcheck disable=SC2054  # commas are qemu's option syntax
 qemu=(
 	qemu-system-x86_64 -m "$mem" -smp 2
-	-kernel "$kdir/vmlinuz" -initrd "$initrd"
-	-append "console=ttyS0 quiet panic=-1"
+	-kernel "$kernel" -initrd "$initrd"
+	-append "console=ttyS0 quiet panic=-1 ${EBB_VM_APPEND:-}"
 	-nographic -no-reboot -nodefaults -no-user-config -monitor none
 	-chardev "file,id=con,path=$ctl/console" -serial chardev:con
 	-fsdev "local,id=h,path=/,$p9,readonly=on" -device virtio-9p-pci,fsdev=h,mount_tag=host
