@@ -204,7 +204,8 @@ build_initramfs() {
 	cp "$kdir"/modules/*.ko "$stage/lib/modules/"
 	(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$stage.cpio"
 	rm -rf "$stage"
-	find "$cache" -maxdepth 1 -name 'initramfs-*.cpio' -delete
+	# Runs that are starting may still read an older one: only prune stale ones.
+	find "$cache" -maxdepth 1 -name 'initramfs-*.cpio' -mmin +60 -delete
 	mv "$stage.cpio" "$initrd"
 }
 
@@ -267,10 +268,12 @@ cwd=$(pwd)
 	printf '\n'
 } >"$ctl/job.sh"
 
+# The console without the firmware's terminal resets and escape codes.
+clean_console() { sed -u 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g; s/\x1b//g; s/\r//g'; }
+
 mkfifo "$ctl/console" "$ctl/stdout" "$ctl/stderr"
 if ((verbose)); then
-	# Live, without the firmware's terminal resets and colour codes.
-	tee "$ctl/console.log" <"$ctl/console" | sed -u 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g; s/\r//g' >&2 &
+	tee "$ctl/console.log" <"$ctl/console" | clean_console >&2 &
 else
 	cat <"$ctl/console" >"$ctl/console.log" &
 fi
@@ -318,7 +321,7 @@ show_console() {
 	((verbose)) && return
 	if [[ -s $ctl/console.log ]]; then
 		echo "vm-run.sh: last lines of the guest console:" >&2
-		tail -n 40 "$ctl/console.log" | tr -d '\r' | sed 's/^/  | /' >&2
+		tail -n 40 "$ctl/console.log" | clean_console | sed 's/^/  | /' >&2
 	fi
 	if [[ -s $ctl/qemu.log ]]; then
 		echo "vm-run.sh: qemu said:" >&2
