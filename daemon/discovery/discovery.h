@@ -24,6 +24,7 @@ class Selector {
  private:
   explicit Selector(std::string pattern) : pattern_(std::move(pattern)) {}
   std::string pattern_;
+  std::vector<std::string> components_;  // the pattern split at '/', runs of '**' folded into one
 };
 
 // "system.slice/docker-0123abcd....scope" -> "docker:0123abcd0123"; Kubernetes pods and

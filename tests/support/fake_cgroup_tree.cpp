@@ -7,8 +7,10 @@
 
 namespace ebb::testing {
 
-FakeCgroupTree::FakeCgroupTree() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "ebb-cgroup-XXXXXX").string();
+FakeCgroupTree::FakeCgroupTree() : FakeCgroupTree(std::filesystem::temp_directory_path()) {}
+
+FakeCgroupTree::FakeCgroupTree(const std::filesystem::path& parent) {
+  std::string pattern = (parent / "ebb-cgroup-XXXXXX").string();
   if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
   root_ = pattern;
   write("cgroup.controllers", "cpuset cpu io memory pids\n");

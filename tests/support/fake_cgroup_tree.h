@@ -9,6 +9,9 @@ namespace ebb::testing {
 class FakeCgroupTree {
  public:
   FakeCgroupTree();
+  // Builds the tree in `parent` instead of the system temp directory, e.g. on a tmpfs for a
+  // test that creates and removes thousands of directories.
+  explicit FakeCgroupTree(const std::filesystem::path& parent);
   ~FakeCgroupTree();
   FakeCgroupTree(const FakeCgroupTree&) = delete;
   FakeCgroupTree& operator=(const FakeCgroupTree&) = delete;

@@ -1,0 +1,105 @@
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+
+#include <fstream>
+#include <string>
+
+#include "daemon/discovery/discovery.h"
+#include "tests/support/fake_cgroup_tree.h"
+
+using ebb::discovery::TreeWatcher;
+using ebb::testing::FakeCgroupTree;
+
+namespace {
+
+// Waits (bounded) for the fd to become readable, as the daemon's event loop would, then drains.
+bool changed_after_wait(TreeWatcher& watcher) {
+  pollfd pfd{watcher.fd(), POLLIN, 0};
+  ::poll(&pfd, 1, 2000);
+  return watcher.drain();
+}
+
+std::unique_ptr<TreeWatcher> open_watcher(const std::filesystem::path& root) {
+  auto watcher = TreeWatcher::open(root);
+  if (!watcher) FAIL(watcher.error().to_string());
+  return std::move(watcher).value();
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher's fd is nonblocking and quiet when nothing changed") {
+  add_cgroup("ebb.slice");
+  auto watcher = open_watcher(root());
+  CHECK((::fcntl(watcher->fd(), F_GETFL) & O_NONBLOCK) != 0);
+  CHECK_FALSE(watcher->drain());
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher sees a cgroup created and removed in an existing directory") {
+  add_cgroup("ebb.slice");
+  auto watcher = open_watcher(root());
+  add_cgroup("ebb.slice/web.service");
+  CHECK(changed_after_wait(*watcher));
+  CHECK_FALSE(watcher->drain());
+  remove_cgroup("ebb.slice/web.service");
+  CHECK(changed_after_wait(*watcher));
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher ignores files, which are not cgroups") {
+  add_cgroup("ebb.slice");
+  auto watcher = open_watcher(root());
+  write("ebb.slice/notes", "not a cgroup\n");
+  CHECK_FALSE(changed_after_wait(*watcher));
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher watches new directories, including ones nested before it looked") {
+  auto watcher = open_watcher(root());
+  // Both levels exist before the watcher reads the first event, so "kubepods/pod1" can only
+  // be watched by walking the new directory.
+  std::filesystem::create_directories(root() / "kubepods" / "pod1");
+  CHECK(changed_after_wait(*watcher));
+  CHECK_FALSE(watcher->drain());
+  add_cgroup("kubepods/pod1/container");
+  CHECK(changed_after_wait(*watcher));
+  remove_cgroup("kubepods/pod1/container");
+  CHECK(changed_after_wait(*watcher));
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher follows a renamed directory") {
+  add_cgroup("old");
+  auto watcher = open_watcher(root());
+  std::filesystem::rename(root() / "old", root() / "new");
+  CHECK(changed_after_wait(*watcher));
+  add_cgroup("new/child");
+  CHECK(changed_after_wait(*watcher));
+}
+
+TEST_CASE("TreeWatcher reports an event queue overflow as a change and rewatches") {
+  std::ifstream limit_file("/proc/sys/fs/inotify/max_queued_events");
+  long limit = 0;
+  if (!(limit_file >> limit) || limit > 100000) {
+    WARN("skipped: fs.inotify.max_queued_events is unreadable or too large to overflow quickly");
+    return;
+  }
+  // Tens of thousands of directories are created and removed: on a tmpfs where there is one,
+  // since a loaded disk makes that take minutes.
+  std::error_code ec;
+  const auto shm = std::filesystem::path("/dev/shm");
+  const FakeCgroupTree tree(std::filesystem::is_directory(shm, ec) ? shm : std::filesystem::temp_directory_path());
+  auto watcher = open_watcher(tree.root());
+  // More creations than the queue holds: the last ones are lost, so only the rewatch after
+  // IN_Q_OVERFLOW can notice what happens inside the last directory.
+  const long count = limit + 100;
+  for (long i = 0; i < count; ++i) std::filesystem::create_directory(tree.root() / ("d" + std::to_string(i)));
+  CHECK(changed_after_wait(*watcher));
+  CHECK_FALSE(watcher->drain());
+  std::filesystem::create_directory(tree.root() / ("d" + std::to_string(count - 1)) / "late");
+  CHECK(changed_after_wait(*watcher));
+}
+
+TEST_CASE("TreeWatcher on a missing root is an error") {
+  const auto watcher = TreeWatcher::open("/nonexistent/ebb-cgroup-root");
+  REQUIRE_FALSE(watcher.ok());
+  CHECK(watcher.error().vanished());
+}
