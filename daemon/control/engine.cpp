@@ -1,0 +1,351 @@
+#include "daemon/control/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "daemon/arbitration/arbitration.h"
+
+namespace ebb::control {
+
+Engine::Engine(config::Config config, NodeCapacity node, cgroup::CgroupFs& fs, cgroup::LimitWriter& writer,
+               StateStore* state, policy::ControllerFactory factory)
+    : node_(node), fs_(fs), writer_(writer), state_(state), factory_(std::move(factory)) {
+  reconfigure(std::move(config));
+}
+
+void Engine::reconfigure(config::Config config) {
+  config_ = std::move(config);
+  selectors_.clear();
+  for (const auto& pattern : config_.select) {
+    if (auto s = discovery::Selector::parse(pattern)) selectors_.push_back(*s);
+  }
+  for (auto& [path, c] : containers_) c.settings = settings_for(path);
+}
+
+void Engine::set_api_overrides(std::vector<config::Override> overrides) {
+  api_overrides_ = std::move(overrides);
+  for (auto& [path, c] : containers_) c.settings = settings_for(path);
+}
+
+config::EffectiveSettings Engine::settings_for(const std::string& path) const {
+  config::ContainerSettings api;
+  for (const auto& o : api_overrides_) {
+    auto s = discovery::Selector::parse(o.select);
+    if (s && s->matches(path)) api.merge(o.settings);
+  }
+  return config::resolve_settings(config_, path, &api);
+}
+
+policy::ControllerParams Engine::params_for(const config::EffectiveSettings& settings) const {
+  policy::ControllerParams p;
+  p.bounds = settings.bounds;
+  p.objective = settings.objective;
+  p.priority = settings.priority;
+  p.node_cpu_cores = node_.cpu_cores;
+  p.node_memory_bytes = node_.memory_bytes;
+  p.tick_s = std::chrono::duration<double>(config_.tick).count();
+  return p;
+}
+
+const Container* Engine::find_by_id(std::uint64_t id) const {
+  for (const auto& [path, c] : containers_) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+void Engine::rescan() {
+  auto found = discovery::scan(fs_, selectors_);
+  if (!found) {
+    spdlog::error("cannot scan cgroups: {}", found.error().to_string());
+    return;
+  }
+  std::set<std::string> present;
+  for (const auto& candidate : *found) {
+    if (!candidate.manageable) {
+      if (!unmanageable_.count(candidate.path)) {
+        spdlog::warn("cgroup {} is not manageable: {}", candidate.path, candidate.unmanageable_reason);
+        if (listener_) listener_->on_unmanageable(candidate.path, candidate.unmanageable_reason);
+      }
+      unmanageable_[candidate.path] = candidate.unmanageable_reason;
+      continue;
+    }
+    unmanageable_.erase(candidate.path);
+    present.insert(candidate.path);
+    auto it = containers_.find(candidate.path);
+    if (it != containers_.end() && it->second.id != candidate.id) {
+      drop(it, "recreated", false);
+      it = containers_.end();
+    }
+    if (it == containers_.end()) adopt(candidate);
+  }
+  for (auto it = containers_.begin(); it != containers_.end();) {
+    auto next = std::next(it);
+    if (!present.count(it->first)) {
+      const bool exists = fs_.cgroup_id(it->first).ok();
+      drop(it, exists ? "no longer selected" : "removed", exists);
+    }
+    it = next;
+  }
+  // Originals recorded by an earlier run for cgroups that are gone or no longer selected.
+  if (state_) {
+    std::vector<std::pair<std::string, std::uint64_t>> stale;
+    for (const auto& [path, original] : state_->all()) {
+      if (!containers_.count(path)) stale.emplace_back(path, original.cgroup_id);
+    }
+    for (const auto& [path, id] : stale) restore(path, id);
+  }
+}
+
+void Engine::adopt(const discovery::Candidate& candidate) {
+  Container c;
+  c.path = candidate.path;
+  c.name = candidate.name;
+  c.id = candidate.id;
+  c.settings = settings_for(candidate.path);
+  c.controller = factory_(params_for(c.settings));
+  auto snapshot = fs_.snapshot(candidate.path);
+  if (!snapshot) {
+    if (!snapshot.error().vanished()) spdlog::warn("cannot adopt {}: {}", candidate.path, snapshot.error().to_string());
+    return;
+  }
+  if (state_ && !config_.dry_run) {
+    OriginalLimits original;
+    original.cgroup_id = candidate.id;
+    if (snapshot->cpu_max) original.cpu_max = *snapshot->cpu_max;
+    original.memory_high = snapshot->memory_high.value_or(cgroup::kUnlimited);
+    original.memory_max = snapshot->memory_max.value_or(cgroup::kUnlimited);
+    if (auto status = state_->remember(candidate.path, original); !status) {
+      const auto message = status.error().to_string();
+      if (message != reported_state_error_) spdlog::error("cannot persist original limits (control continues): {}", message);
+      reported_state_error_ = message;
+    } else {
+      reported_state_error_.clear();
+    }
+  }
+  spdlog::info("adopted {} ({}, id {})", c.name, c.path, c.id);
+  auto [it, inserted] = containers_.emplace(c.path, std::move(c));
+  if (listener_) listener_->on_adopted(it->second);
+}
+
+void Engine::drop(std::map<std::string, Container>::iterator it, const std::string& why, bool restore_limits) {
+  const std::string path = it->first;
+  const std::uint64_t id = it->second.id;
+  spdlog::info("dropped {} ({})", path, why);
+  containers_.erase(it);
+  if (restore_limits) restore(path, id);
+  else if (state_) (void)state_->forget(path);
+  if (listener_) listener_->on_dropped(path, why);
+}
+
+void Engine::restore(const std::string& path, std::uint64_t id) {
+  if (!state_) return;
+  const OriginalLimits* original = state_->find(path);
+  if (!original) return;
+  auto current_id = fs_.cgroup_id(path);
+  if (current_id && *current_id == original->cgroup_id && !config_.dry_run) {
+    (void)id;
+    // memory.max first: if the original is "max" this makes room for memory.high, and an
+    // original below the managed value is applied with memory.high already out of the way.
+    std::vector<std::pair<const char*, Status>> results;
+    results.emplace_back("memory.max", writer_.write_memory_max(path, original->memory_max));
+    results.emplace_back("memory.high", writer_.write_memory_high(path, original->memory_high));
+    results.emplace_back("cpu.max", writer_.write_cpu_max(path, original->cpu_max));
+    for (const auto& [file, status] : results) {
+      if (!status && !status.error().vanished()) {
+        spdlog::error("cannot restore {} of {}: {}", file, path, status.error().to_string());
+        return;  // keep the record so that a later run can retry
+      }
+    }
+    spdlog::info("restored original limits of {}", path);
+  }
+  (void)state_->forget(path);
+}
+
+void Engine::restore_originals() {
+  if (!state_) return;
+  std::vector<std::pair<std::string, std::uint64_t>> all;
+  for (const auto& [path, original] : state_->all()) all.emplace_back(path, original.cgroup_id);
+  for (const auto& [path, id] : all) restore(path, id);
+}
+
+void Engine::report_error(Container& c, const Error& error) {
+  const auto message = error.to_string();
+  if (message == c.reported_error) return;
+  c.reported_error = message;
+  spdlog::warn("{}: {}", c.path, message);
+}
+
+std::optional<Engine::Step> Engine::observe_and_decide(Container& c, const probes::CgroupCounters* counters,
+                                                       bool starving) {
+  auto snapshot = fs_.snapshot(c.path);
+  if (!snapshot) {
+    if (!snapshot.error().vanished()) report_error(c, snapshot.error());
+    return std::nullopt;
+  }
+  std::optional<ProbeDelta> probe;
+  if (counters && c.last_probe && c.last_snapshot) {
+    probe = probe_delta(*c.last_probe, *counters,
+                        std::chrono::duration<double>(snapshot->taken_at - c.last_snapshot->taken_at).count());
+  }
+  policy::Observation o = observe(c.last_snapshot ? &*c.last_snapshot : nullptr, *snapshot, probe ? &*probe : nullptr);
+  o.starving = starving;
+  c.last_snapshot = *snapshot;
+  if (counters) c.last_probe = *counters;
+  c.last_observation = o;
+  c.oom_kills += o.oom_kill_events;
+  if (c.settings.mode == config::Mode::off) return std::nullopt;
+  Step step{&c, std::move(*snapshot), c.controller->decide(o)};
+  c.last_decision = step.decision;
+  ++c.decisions;
+  return step;
+}
+
+void Engine::arbitrate(std::vector<Step>& steps) const {
+  std::vector<arbitration::Claim> claims;
+  double wanted = 0;
+  for (const auto& s : steps) {
+    arbitration::Claim claim;
+    claim.wanted_cores = s.decision.limits.cpu_cores.value_or(node_.cpu_cores);
+    claim.floor_cores = std::min(s.container->settings.bounds.cpu_min_cores, claim.wanted_cores);
+    claim.weight = s.container->settings.weight;
+    claim.priority = s.container->settings.priority;
+    wanted += claim.wanted_cores;
+    claims.push_back(claim);
+  }
+  const double budget = cpu_budget();
+  if (wanted <= budget) return;
+  auto grants = arbitration::arbitrate(claims, budget);
+  if (!grants) {
+    spdlog::error("arbitration failed: {}", grants.error().to_string());
+    return;
+  }
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if ((*grants)[i] + 1e-9 < claims[i].wanted_cores) {
+      steps[i].decision.limits.cpu_cores = std::max((*grants)[i], 0.001);
+      steps[i].decision.reason += "; node arbitration: capped to its share of the CPU budget";
+    }
+  }
+}
+
+void Engine::apply(Step& step, bool event_driven) {
+  Container& c = *step.container;
+  const auto writes = plan_writes(step.snapshot, step.decision.limits);
+  if (writes.empty()) return;
+  DecisionRecord record;
+  record.at = std::chrono::system_clock::now();
+  record.observation = c.last_observation;
+  record.decision = step.decision;
+  record.event_driven = event_driven;
+  record.applied = !config_.dry_run && c.settings.mode == config::Mode::automatic;
+  for (const auto& w : writes) {
+    record.writes.push_back(w.describe());
+    if (!record.applied) continue;
+    if (auto status = control::apply(writer_, c.path, w); !status) {
+      if (!status.error().vanished()) {
+        record.error = status.error().to_string();
+        report_error(c, status.error());
+      }
+      break;
+    }
+    ++c.limit_writes;
+  }
+  if (record.error.empty()) c.reported_error.clear();
+  log_decision(c, record);
+  if (listener_) listener_->on_decision(c, record);
+  c.history.push_back(std::move(record));
+  if (c.history.size() > kHistory) c.history.pop_front();
+}
+
+void Engine::tick(const std::unordered_map<std::uint64_t, probes::CgroupCounters>* probe_counters) {
+  ++ticks_;
+  std::vector<Step> steps;
+  steps.reserve(containers_.size());
+  std::vector<std::string> vanished;
+  for (auto& [path, c] : containers_) {
+    const probes::CgroupCounters* counters = nullptr;
+    if (probe_counters) {
+      auto it = probe_counters->find(c.id);
+      if (it != probe_counters->end()) counters = &it->second;
+    }
+    auto step = observe_and_decide(c, counters, false);
+    if (step) steps.push_back(std::move(*step));
+    else if (!fs_.cgroup_id(path).ok()) vanished.push_back(path);
+  }
+  arbitrate(steps);
+  for (auto& step : steps) apply(step, false);
+  for (const auto& path : vanished) {
+    if (auto it = containers_.find(path); it != containers_.end()) drop(it, "removed", false);
+  }
+}
+
+bool Engine::react(std::uint64_t cgroup_id, std::string_view why, SteadyTime now) {
+  for (auto& [path, c] : containers_) {
+    if (c.id != cgroup_id) continue;
+    if (c.last_event_reaction != SteadyTime{} && now - c.last_event_reaction < config_.event_min_interval) {
+      ++c.events_suppressed;
+      return false;
+    }
+    c.last_event_reaction = now;
+    auto step = observe_and_decide(c, nullptr, true);
+    if (!step) return false;
+    ++c.event_reactions;
+    step->decision.reason = std::string(why) + ": " + step->decision.reason;
+    // Without the other containers' decisions, stay inside what the budget leaves free.
+    double others = 0;
+    for (const auto& [other_path, other] : containers_) {
+      if (other_path == path || !other.last_snapshot) continue;
+      others += current_limits(*other.last_snapshot).cpu_cores.value_or(0);
+    }
+    if (step->decision.limits.cpu_cores) {
+      const double room = std::max(cpu_budget() - others, c.settings.bounds.cpu_min_cores);
+      const double current = current_limits(step->snapshot).cpu_cores.value_or(room);
+      step->decision.limits.cpu_cores = std::min(*step->decision.limits.cpu_cores, std::max(room, current));
+    }
+    apply(*step, true);
+    return true;
+  }
+  return false;
+}
+
+void Engine::log_decision(const Container& c, const DecisionRecord& record) const {
+  spdlog::debug("{}: {} [{}]", c.path, record.decision.reason, fmt::join(record.writes, " "));
+  if (!config_.decision_log) return;
+  std::ofstream out(*config_.decision_log, std::ios::app);
+  out << to_json_line(c, record) << '\n';
+}
+
+std::string to_json_line(const Container& c, const DecisionRecord& r) {
+  using nlohmann::json;
+  const auto& o = r.observation;
+  auto optional = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  json j = {
+      {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(r.at.time_since_epoch()).count()},
+      {"cgroup", c.path},
+      {"name", c.name},
+      {"source", r.decision.source},
+      {"reason", r.decision.reason},
+      {"event_driven", r.event_driven},
+      {"applied", r.applied},
+      {"writes", r.writes},
+      {"cpu_limit_cores", optional(r.decision.limits.cpu_cores)},
+      {"memory_high_bytes", optional(r.decision.limits.memory_high_bytes)},
+      {"memory_max_bytes", optional(r.decision.limits.memory_max_bytes)},
+      {"predicted_cpu_cores", optional(r.decision.predicted_cpu_cores)},
+      {"observed",
+       {{"cpu_usage_cores", o.cpu_usage_cores},
+        {"cpu_throttled_periods", o.cpu_throttled_periods},
+        {"cpu_limit_cores", optional(o.cpu_limit_cores)},
+        {"memory_current_bytes", o.memory_current_bytes},
+        {"memory_working_set_bytes", o.memory_working_set_bytes},
+        {"oom_kill_events", o.oom_kill_events},
+        {"runq_latency_p99_us", optional(o.runq_latency_p99_us)}}},
+  };
+  if (!r.error.empty()) j["error"] = r.error;
+  return j.dump();
+}
+
+}  // namespace ebb::control

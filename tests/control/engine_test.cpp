@@ -1,0 +1,258 @@
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "daemon/control/engine.h"
+#include "daemon/policy/heuristic.h"
+#include "tests/support/fake_cgroup_tree.h"
+
+using namespace ebb;
+using namespace std::chrono_literals;
+
+namespace {
+
+class EngineFixture {
+ public:
+  EngineFixture() : fs(tree.root()) {
+    state_dir = tree.root().parent_path() / (tree.root().filename().string() + "-state");
+    tree.add_cgroup("ebb.slice");
+    tree.write("ebb.slice/cgroup.subtree_control", "cpu memory\n");
+    tree.add_cgroup("ebb.slice/web");
+    tree.write("ebb.slice/web/cpu.max", "10000 100000\n");
+    tree.write("ebb.slice/web/memory.max", "209715200\n");
+    tree.add_cgroup("ebb.slice/idle");
+    cfg.cgroup_root = tree.root();
+    cfg.state_dir = state_dir;
+    cfg.select = {"ebb.slice/*"};
+    cfg.policy = config::PolicyKind::heuristic;
+  }
+  ~EngineFixture() { std::filesystem::remove_all(state_dir); }
+
+  std::unique_ptr<control::Engine> make_engine() {
+    auto opened = control::StateStore::open(state_dir);
+    REQUIRE(opened.ok());
+    store = std::make_unique<control::StateStore>(std::move(*opened));
+    return std::make_unique<control::Engine>(cfg, control::NodeCapacity{2, 4ull << 30}, fs, fs, store.get(),
+                                             policy::heuristic_factory());
+  }
+
+  // Advances cpu.stat of a cgroup as if it ran `cores` for 20 ms with `throttled` share of periods.
+  void run_for_a_while(const std::string& cg, double cores, double throttled) {
+    auto stat = fs.snapshot(cg);
+    REQUIRE(stat.ok());
+    auto s = *stat->cpu_stat;
+    s.usage_usec += static_cast<std::uint64_t>(cores * 20000);
+    s.nr_periods += 100;
+    s.nr_throttled += static_cast<std::uint64_t>(throttled * 100);
+    tree.write(cg + "/cpu.stat", "usage_usec " + std::to_string(s.usage_usec) + "\nnr_periods " +
+                                     std::to_string(s.nr_periods) + "\nnr_throttled " + std::to_string(s.nr_throttled) +
+                                     "\nthrottled_usec 0\n");
+    std::this_thread::sleep_for(20ms);
+  }
+
+  testing::FakeCgroupTree tree;
+  cgroup::CgroupFs fs;
+  std::filesystem::path state_dir;
+  config::Config cfg;
+  std::unique_ptr<control::StateStore> store;
+};
+
+std::uint64_t inode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(EngineFixture, "the engine adopts selected cgroups and records their originals before any write") {
+  auto engine = make_engine();
+  engine->rescan();
+  REQUIRE(engine->containers().size() == 2);
+  const auto* original = store->find("ebb.slice/web");
+  REQUIRE(original);
+  CHECK(original->cpu_max.quota_usec == 10000u);
+  CHECK(original->memory_max == 200ull << 20);
+  CHECK(original->cgroup_id == inode_of(tree.root() / "ebb.slice/web"));
+  // Persisted, not just in memory.
+  auto reopened = control::StateStore::open(state_dir);
+  REQUIRE(reopened.ok());
+  CHECK(reopened->find("ebb.slice/web"));
+}
+
+TEST_CASE_METHOD(EngineFixture, "a throttled cgroup gets cpu.max raised on the next tick") {
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine->tick();
+  auto cpu_max = fs.read_cpu_max("ebb.slice/web");
+  REQUIRE(cpu_max.ok());
+  CHECK(*cpu_max->quota_usec > 10000u);
+  const auto& web = engine->containers().at("ebb.slice/web");
+  REQUIRE_FALSE(web.history.empty());
+  CHECK(web.history.back().applied);
+  CHECK_THAT(web.history.back().decision.reason, Catch::Contains("throttled"));
+}
+
+TEST_CASE_METHOD(EngineFixture, "dry run decides and records but never writes") {
+  cfg.dry_run = true;
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine->tick();
+  CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
+  const auto& web = engine->containers().at("ebb.slice/web");
+  REQUIRE_FALSE(web.history.empty());
+  CHECK_FALSE(web.history.back().applied);
+  CHECK_FALSE(web.history.back().writes.empty());
+}
+
+TEST_CASE_METHOD(EngineFixture, "recommend mode decides without writing") {
+  config::Override o;
+  o.select = "ebb.slice/web";
+  o.settings.mode = config::Mode::recommend;
+  cfg.overrides.push_back(o);
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine->tick();
+  CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
+  CHECK_FALSE(engine->containers().at("ebb.slice/web").history.empty());
+}
+
+TEST_CASE_METHOD(EngineFixture, "SIGTERM's restore puts the originals back and forgets them") {
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine->tick();
+  REQUIRE(tree.read("ebb.slice/web/cpu.max") != "10000 100000\n");
+  engine->restore_originals();
+  CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
+  CHECK(tree.read("ebb.slice/web/memory.max") == "209715200\n");
+  CHECK(store->all().empty());
+}
+
+TEST_CASE_METHOD(EngineFixture, "a restart after a crash keeps the recorded originals") {
+  {
+    auto engine = make_engine();
+    engine->rescan();
+    engine->tick();
+    run_for_a_while("ebb.slice/web", 0.1, 0.9);
+    engine->tick();
+  }  // no restore: the daemon died
+  const std::string managed = tree.read("ebb.slice/web/cpu.max");
+  REQUIRE(managed != "10000 100000\n");
+  auto engine = make_engine();
+  engine->rescan();
+  CHECK(store->find("ebb.slice/web")->cpu_max.quota_usec == 10000u);
+  engine->restore_originals();
+  CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
+}
+
+TEST_CASE_METHOD(EngineFixture, "a removed cgroup is dropped quietly and its originals forgotten") {
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  tree.remove_cgroup("ebb.slice/idle");
+  engine->tick();
+  CHECK(engine->containers().count("ebb.slice/idle") == 0);
+  CHECK(store->find("ebb.slice/idle") == nullptr);
+  engine->tick();
+  CHECK(engine->containers().size() == 1);
+}
+
+TEST_CASE_METHOD(EngineFixture, "a cgroup recreated under the same path is adopted as new, with fresh originals") {
+  auto engine = make_engine();
+  engine->rescan();
+  const auto old_id = engine->containers().at("ebb.slice/web").id;
+  tree.remove_cgroup("ebb.slice/web");
+  // Let another directory take the freed inode number, so the recreated one gets a new id.
+  tree.add_cgroup("ebb.slice/placeholder-keeps-inode");
+  tree.add_cgroup("ebb.slice/web");
+  tree.write("ebb.slice/web/cpu.max", "50000 100000\n");
+  engine->rescan();
+  const auto& web = engine->containers().at("ebb.slice/web");
+  if (web.id == old_id) {
+    WARN("the filesystem reused the inode number; cannot distinguish the recreated cgroup here");
+    return;
+  }
+  CHECK(store->find("ebb.slice/web")->cpu_max.quota_usec == 50000u);
+}
+
+TEST_CASE_METHOD(EngineFixture, "a cgroup whose parent does not delegate memory is reported, not managed") {
+  tree.write("ebb.slice/cgroup.subtree_control", "cpu\n");
+  auto engine = make_engine();
+  engine->rescan();
+  CHECK(engine->containers().empty());
+  REQUIRE(engine->unmanageable().count("ebb.slice/web"));
+  CHECK_THAT(engine->unmanageable().at("ebb.slice/web"), Catch::Contains("memory"));
+}
+
+TEST_CASE_METHOD(EngineFixture, "starvation events trigger a decision at once, rate-limited per container") {
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  const auto id = engine->containers().at("ebb.slice/web").id;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(5ms);
+  CHECK(engine->react(id, "runq_latency", t0));
+  CHECK(*fs.read_cpu_max("ebb.slice/web")->quota_usec > 10000u);
+  CHECK_FALSE(engine->react(id, "runq_latency", t0 + 10ms));  // inside event_min_interval
+  CHECK(engine->react(id, "runq_latency", t0 + 60ms));
+  CHECK(engine->containers().at("ebb.slice/web").events_suppressed == 1);
+  CHECK(engine->containers().at("ebb.slice/web").history.back().event_driven);
+  CHECK_FALSE(engine->react(12345, "unknown cgroup", t0));
+}
+
+TEST_CASE_METHOD(EngineFixture, "arbitration caps the sum of CPU limits at the node budget, best-effort first") {
+  config::Override be;
+  be.select = "ebb.slice/idle";
+  be.settings.priority = policy::PriorityClass::best_effort;
+  cfg.overrides.push_back(be);
+  tree.write("ebb.slice/idle/cpu.max", "150000 100000\n");
+  tree.write("ebb.slice/web/cpu.max", "150000 100000\n");
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  run_for_a_while("ebb.slice/web", 1.5, 0.9);
+  run_for_a_while("ebb.slice/idle", 1.5, 0.9);
+  engine->tick();
+  const double web = static_cast<double>(*fs.read_cpu_max("ebb.slice/web")->quota_usec) / 100000;
+  const double idle = static_cast<double>(*fs.read_cpu_max("ebb.slice/idle")->quota_usec) / 100000;
+  CHECK(web + idle <= 2.0 + 1e-6);
+  CHECK(web > idle);
+}
+
+TEST_CASE_METHOD(EngineFixture, "deselecting a cgroup on reload restores it") {
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine->tick();
+  auto next = cfg;
+  next.select = {"ebb.slice/idle"};
+  engine->reconfigure(next);
+  engine->rescan();
+  CHECK(engine->containers().count("ebb.slice/web") == 0);
+  CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
+}
+
+TEST_CASE_METHOD(EngineFixture, "an unwritable state directory does not stop control") {
+  cfg.state_dir = "/proc/ebb-cannot-write-here";
+  auto opened = control::StateStore::open(cfg.state_dir);
+  REQUIRE(opened.ok());
+  control::StateStore bad_store = std::move(*opened);
+  control::Engine engine(cfg, control::NodeCapacity{2, 4ull << 30}, fs, fs, &bad_store, policy::heuristic_factory());
+  engine.rescan();
+  engine.tick();
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine.tick();
+  CHECK(*fs.read_cpu_max("ebb.slice/web")->quota_usec > 10000u);
+  CHECK(bad_store.find("ebb.slice/web"));  // still known in memory, for SIGTERM
+}

@@ -1,0 +1,94 @@
+#include <catch2/catch.hpp>
+
+#include "daemon/control/observe.h"
+
+using namespace ebb;
+using namespace std::chrono_literals;
+
+namespace {
+cgroup::Snapshot snapshot_at(std::chrono::steady_clock::time_point t, std::uint64_t usage_usec, std::uint64_t periods,
+                             std::uint64_t throttled) {
+  cgroup::Snapshot s;
+  s.taken_at = t;
+  s.cpu_stat = cgroup::CpuStat{usage_usec, 0, 0, periods, throttled, throttled * 1000};
+  s.cpu_max = cgroup::CpuMax{50000, 100000};
+  s.memory_current = 100ull << 20;
+  s.memory_high = cgroup::kUnlimited;
+  s.memory_max = 200ull << 20;
+  s.memory_stat = cgroup::MemoryStat{};
+  s.memory_stat->anon = 60ull << 20;
+  s.memory_stat->active_file = 10ull << 20;
+  s.memory_events = cgroup::MemoryEvents{};
+  return s;
+}
+}  // namespace
+
+TEST_CASE("two snapshots become rates over their interval") {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  auto a = snapshot_at(t0, 1'000'000, 100, 0);
+  auto b = snapshot_at(t0 + 200ms, 1'100'000, 102, 1);
+  b.memory_events->oom_kill = 2;
+  auto o = control::observe(&a, b);
+  CHECK_FALSE(o.first);
+  CHECK(o.interval_s == Approx(0.2));
+  CHECK(o.cpu_usage_cores == Approx(0.5));
+  CHECK(o.cpu_throttled_periods == Approx(0.5));
+  CHECK(*o.cpu_limit_cores == Approx(0.5));
+  CHECK(o.memory_working_set_bytes == 70ull << 20);
+  CHECK_FALSE(o.memory_high_bytes);
+  CHECK(*o.memory_max_bytes == 200ull << 20);
+  CHECK(o.oom_kill_events == 2);
+}
+
+TEST_CASE("the first snapshot has no rates") {
+  auto a = snapshot_at(std::chrono::steady_clock::now(), 5, 5, 5);
+  auto o = control::observe(nullptr, a);
+  CHECK(o.first);
+  CHECK(o.cpu_usage_cores == 0);
+}
+
+TEST_CASE("a counter that went backwards (cgroup recreated) gives zero, not a huge rate") {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  auto a = snapshot_at(t0, 9'000'000, 100, 50);
+  auto b = snapshot_at(t0 + 200ms, 1'000, 1, 0);
+  auto o = control::observe(&a, b);
+  CHECK(o.cpu_usage_cores == 0);
+  CHECK(o.cpu_throttled_periods == 0);
+}
+
+TEST_CASE("plan_writes skips tiny changes and orders memory writes safely") {
+  auto s = snapshot_at(std::chrono::steady_clock::now(), 0, 0, 0);
+  s.memory_high = 150ull << 20;
+  policy::Limits same{0.5 * 1.005, 150ull << 20, 200ull << 20};
+  CHECK(control::plan_writes(s, same).empty());
+
+  policy::Limits raise{1.0, 300ull << 20, 400ull << 20};
+  auto up = control::plan_writes(s, raise);
+  REQUIRE(up.size() == 3);
+  CHECK(up[0].describe() == "cpu.max=100000 100000");
+  CHECK(up[1].describe() == "memory.max=419430400");
+  CHECK(up[2].describe() == "memory.high=314572800");
+
+  policy::Limits lower{0.25, 100ull << 20, 120ull << 20};
+  auto down = control::plan_writes(s, lower);
+  REQUIRE(down.size() == 3);
+  CHECK(down[1].describe() == "memory.high=104857600");
+  CHECK(down[2].describe() == "memory.max=125829120");
+
+  policy::Limits unlimited{std::nullopt, std::nullopt, std::nullopt};
+  auto to_max = control::plan_writes(s, unlimited);
+  REQUIRE(to_max.size() == 3);
+  CHECK(to_max[0].describe() == "cpu.max=max 100000");
+}
+
+TEST_CASE("a tiny CPU limit is written as the kernel's minimum quota") {
+  auto s = snapshot_at(std::chrono::steady_clock::now(), 0, 0, 0);
+  auto w = control::plan_writes(s, policy::Limits{0.001, std::nullopt, 200ull << 20});
+  REQUIRE_FALSE(w.empty());
+  CHECK(w[0].describe() == "cpu.max=1000 100000");
+}
+
+TEST_CASE("no write is planned for a controller that is not enabled") {
+  cgroup::Snapshot s;
+  CHECK(control::plan_writes(s, policy::Limits{1.0, 1ull << 30, 2ull << 30}).empty());
+}
