@@ -14,7 +14,7 @@ void DemandForecaster::reset() {
   theta_(1) = 1;
   p_ = Matrix::Identity() * params_.initial_covariance;
   std::fill(std::begin(lags_), std::end(lags_), 0.0);
-  slow_mean_ = squared_error_ = last_error_ = 0;
+  slow_mean_ = squared_error_fast_ = squared_error_slow_ = last_error_ = 0;
   observations_ = 0;
 }
 
@@ -28,9 +28,10 @@ void DemandForecaster::observe(double demand) {
   if (observations_ > 0) {
     const Vector x = features();
     last_error_ = demand - theta_.dot(x);
-    squared_error_ = observations_ == 1 ? last_error_ * last_error_
-                                        : params_.residual_decay * squared_error_ +
-                                              (1 - params_.residual_decay) * last_error_ * last_error_;
+    const double e2 = last_error_ * last_error_;
+    const auto ewma = [&](double& v, double decay) { v = observations_ == 1 ? e2 : decay * v + (1 - decay) * e2; };
+    ewma(squared_error_fast_, params_.residual_decay_fast);
+    ewma(squared_error_slow_, params_.residual_decay_slow);
     // RLS with forgetting: k = P x / (lambda + x'P x), theta += k e, P = (P - k x'P) / lambda.
     const Vector px = p_ * x;
     const Vector gain = px / (params_.forgetting + x.dot(px));
@@ -53,10 +54,11 @@ void DemandForecaster::observe(double demand) {
 
 double DemandForecaster::forecast() const { return std::max(0.0, theta_.dot(features())); }
 
-double DemandForecaster::sigma() const { return std::sqrt(squared_error_); }
+double DemandForecaster::sigma_fast() const { return std::sqrt(squared_error_fast_); }
+double DemandForecaster::sigma_slow() const { return std::sqrt(squared_error_slow_); }
 
 bool DemandForecaster::finite() const {
-  return theta_.allFinite() && p_.allFinite() && std::isfinite(squared_error_) && std::isfinite(slow_mean_);
+  return theta_.allFinite() && p_.allFinite() && std::isfinite(squared_error_fast_) && std::isfinite(squared_error_slow_) && std::isfinite(slow_mean_);
 }
 
 }  // namespace ebb::learner

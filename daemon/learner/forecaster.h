@@ -9,7 +9,8 @@ namespace ebb::learner {
 struct ForecasterParams {
   double forgetting = 0.97;
   double initial_covariance = 100;
-  double residual_decay = 0.95;
+  double residual_decay_fast = 0.9;   // EWMAs of squared errors: a few ticks ...
+  double residual_decay_slow = 0.995;  // ... and about a minute at 0.1 s ticks
   double slow_mean_decay = 0.9;   // EWMA that gives the regression a level to revert to
 };
 
@@ -25,7 +26,8 @@ class DemandForecaster {
   // The first call only primes the history.
   void observe(double demand);
   double forecast() const;       // expected demand of the next tick, >= 0
-  double sigma() const;          // RMS of recent one-tick forecast errors
+  double sigma_fast() const;     // RMS of one-tick forecast errors, recent ticks
+  double sigma_slow() const;     // the same over a long memory
   double last_error() const { return last_error_; }
   int observations() const { return observations_; }
   bool finite() const;
@@ -41,7 +43,8 @@ class DemandForecaster {
   Matrix p_;
   double lags_[3] = {0, 0, 0};
   double slow_mean_ = 0;
-  double squared_error_ = 0;
+  double squared_error_fast_ = 0;
+  double squared_error_slow_ = 0;
   double last_error_ = 0;
   int observations_ = 0;
 };

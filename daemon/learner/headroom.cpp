@@ -5,21 +5,34 @@
 
 namespace ebb::learner {
 
+namespace {
+double expert_headroom(const HeadroomParams& p, int k, const Scales& scales) {
+  return p.multipliers[k % kMultipliers] * scales[k / kMultipliers];
+}
+}  // namespace
+
 HeadroomSelector::HeadroomSelector(const HeadroomParams& params) : params_(params), lambda_(params.lambda_initial) {
-  choose();
+  reweigh();
 }
 
-void HeadroomSelector::score(double forecast, double sigma, double demand) {
-  if (sigma <= 0) return;  // no spread yet: every multiplier gives the same limit
-  // Normalised by sigma (1 + lambda) the loss stays O(1) whatever the container's size and the
-  // price, so one hedge rate fits all containers.
-  const double norm = sigma * (1 + lambda_);
-  for (int k = 0; k < kMultipliers; ++k) {
-    const double gap = forecast + params_.multipliers[k] * sigma - demand;
+double HeadroomSelector::headroom(const Scales& scales) const {
+  double h = 0;
+  for (int k = 0; k < kExperts; ++k) h += weights_[k] * expert_headroom(params_, k, scales);
+  return h;
+}
+
+void HeadroomSelector::score(double forecast, const Scales& scales, double demand) {
+  const double scale = std::max(scales[0], scales[1]);
+  if (scale <= 0) return;  // no spread yet: every expert gives the same limit
+  // Normalised by scale x (1 + lambda) a loss stays O(1) whatever the container's size and
+  // the price, so one hedge rate fits all containers.
+  const double norm = scale * (1 + lambda_);
+  for (int k = 0; k < kExperts; ++k) {
+    const double gap = forecast + expert_headroom(params_, k, scales) - demand;
     const double loss = gap >= 0 ? gap : -lambda_ * gap;
     losses_[k] = params_.loss_decay * losses_[k] + loss / norm;
   }
-  choose();
+  reweigh();
 }
 
 void HeadroomSelector::price(double violation, double target) {
@@ -28,15 +41,11 @@ void HeadroomSelector::price(double violation, double target) {
   lambda_ = std::clamp(std::exp(log_lambda), params_.lambda_min, params_.lambda_max);
 }
 
-void HeadroomSelector::choose() {
+void HeadroomSelector::reweigh() {
   const double best = *std::min_element(losses_.begin(), losses_.end());
-  double weight_sum = 0, weighted = 0;
-  for (int k = 0; k < kMultipliers; ++k) {
-    const double w = std::exp(-params_.hedge_rate * (losses_[k] - best));
-    weight_sum += w;
-    weighted += w * params_.multipliers[k];
-  }
-  multiplier_ = weighted / weight_sum;
+  double sum = 0;
+  for (int k = 0; k < kExperts; ++k) sum += weights_[k] = std::exp(-params_.hedge_rate * (losses_[k] - best));
+  for (auto& w : weights_) w /= sum;
 }
 
 }  // namespace ebb::learner

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+#include <charconv>
+#include <string_view>
 #include <memory>
 
 namespace ebb::learner {
@@ -10,6 +11,13 @@ namespace {
 
 using policy::Decision;
 using policy::Observation;
+
+// The learner writes a reason every tick: std::to_chars is a tenth of snprintf's cost.
+void append(std::string& out, std::string_view label, double value, int precision) {
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed, precision).ptr;
+  out.append(label).append(buf, end);
+}
 
 bool finite(const Observation& o) {
   return std::isfinite(o.interval_s) && std::isfinite(o.cpu_usage_cores) && std::isfinite(o.cpu_throttled_periods) &&
@@ -57,7 +65,9 @@ class LearnerController final : public policy::ContainerController {
 
   // What was proposed for the tick now ending, scored once its demand is known.
   struct Proposal {
-    double forecast = 0, sigma = 0, learner_limit = 0, heuristic_limit = 0;
+    double forecast = 0;
+    Scales scales{};
+    double learner_limit = 0, heuristic_limit = 0;
   };
   std::optional<Proposal> pending_;
 };
@@ -107,16 +117,17 @@ Decision LearnerController::decide(const Observation& raw) {
   } else {
     const double y = demand(o);
     if (pending_) {
-      headroom_.score(pending_->forecast, pending_->sigma, y);
+      headroom_.score(pending_->forecast, pending_->scales, y);
       guard_.score(pending_->learner_limit, pending_->heuristic_limit, y, headroom_.lambda());
     }
     headroom_.price(violation(o), params_.objective.throttled_fraction);
     forecaster_.observe(y);
 
     const double forecast = forecaster_.forecast();
-    const double sigma =
-        std::max({forecaster_.sigma(), cpu_.min_sigma_share * forecast, cpu_.min_sigma_cores});
-    double wanted = forecast + headroom_.multiplier() * sigma;
+    const double sigma_floor = std::max(cpu_.min_sigma_share * forecast, cpu_.min_sigma_cores);
+    const Scales scales{std::max(forecaster_.sigma_fast(), sigma_floor), std::max(forecaster_.sigma_slow(), sigma_floor)};
+    const double headroom = headroom_.headroom(scales);
+    double wanted = forecast + headroom;
     const double share = std::clamp(o.cpu_throttled_periods, 0.0, 1.0);
     if (share > 0) wanted = std::max(wanted, policy::effective_cpu_limit(o, params_) * (1 + cpu_.throttled_boost * share));
 
@@ -127,16 +138,20 @@ Decision LearnerController::decide(const Observation& raw) {
       guard_.trip_non_finite();
     } else {
       learner_cpu = bounded(wanted, o);
-      pending_ = Proposal{forecast, sigma, learner_cpu, bounded(heuristic_cpu, o)};
+      pending_ = Proposal{forecast, scales, learner_cpu, bounded(heuristic_cpu, o)};
       d.predicted_cpu_cores = forecast;
     }
     distrust = guard_.verdict(forecaster_.observations());
     if (!distrust) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "forecast %.3f cores, sigma %.3f, headroom %.2f sigma at price %.0f: limit %.3f",
-                    forecast, sigma, headroom_.multiplier(), headroom_.lambda(), learner_cpu);
       d.source = "learner";
-      d.reason = buf;
+      d.reason.clear();
+      d.reason.reserve(128);
+      append(d.reason, "forecast ", forecast, 3);
+      append(d.reason, " cores + headroom ", headroom, 3);
+      append(d.reason, " (error scales ", scales[0], 3);
+      append(d.reason, "/", scales[1], 3);
+      append(d.reason, ", price ", headroom_.lambda(), 0);
+      append(d.reason, "): limit ", learner_cpu, 3);
       d.limits.cpu_cores = learner_cpu;
     }
   }

@@ -11,7 +11,8 @@ TEST_CASE("a constant demand is forecast exactly and its error spread vanishes")
   DemandForecaster f;
   for (int t = 0; t < 200; ++t) f.observe(1.5);
   CHECK(f.forecast() == Approx(1.5).epsilon(1e-6));
-  CHECK(f.sigma() < 1e-6);
+  CHECK(f.sigma_fast() < 1e-6);
+  CHECK(f.sigma_slow() < 1e-6);
 }
 
 TEST_CASE("an autoregressive demand converges to its conditional mean") {
@@ -29,7 +30,7 @@ TEST_CASE("an autoregressive demand converges to its conditional mean") {
   // The fit's own error is well under the noise: a window of ~1 / (1 - forgetting) ticks
   // estimates the conditional mean to about sigma x sqrt(features / window).
   CHECK(std::sqrt(squared / 2000) < 0.025);
-  CHECK(f.sigma() == Approx(0.05).epsilon(0.3));
+  CHECK(f.sigma_slow() == Approx(0.05).epsilon(0.3));
 }
 
 TEST_CASE("the error spread matches white noise around a level") {
@@ -39,7 +40,7 @@ TEST_CASE("the error spread matches white noise around a level") {
   double sum_sigma = 0;
   for (int t = 0; t < 4000; ++t) {
     f.observe(1 + noise(rng));
-    if (t >= 2000) sum_sigma += f.sigma();
+    if (t >= 2000) sum_sigma += f.sigma_slow();
   }
   // A forecaster over a finite window pays a little for estimating the level: sigma is the
   // noise's 0.1 plus a few percent.

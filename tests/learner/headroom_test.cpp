@@ -6,8 +6,11 @@
 
 using ebb::learner::HeadroomParams;
 using ebb::learner::HeadroomSelector;
+using ebb::learner::Scales;
 
 namespace {
+
+const Scales kUnit{1, 1};
 
 // Share of draws above forecast + multiplier x sigma once the selector has settled, with the
 // price held fixed (price() never called).
@@ -22,9 +25,9 @@ double exceedance(double lambda, std::uint64_t seed) {
     const double y = demand(rng);
     if (t >= 2000) {
       ++n;
-      above += y > h.multiplier();
+      above += y > h.headroom(kUnit);
     }
-    h.score(0, 1, y);
+    h.score(0, kUnit, y);
   }
   return static_cast<double>(above) / n;
 }
@@ -48,10 +51,10 @@ TEST_CASE("a higher price buys more headroom") {
   std::normal_distribution<double> demand(0, 1);
   for (int t = 0; t < 2000; ++t) {
     const double y = demand(rng);
-    a.score(0, 1, y);
-    b.score(0, 1, y);
+    a.score(0, kUnit, y);
+    b.score(0, kUnit, y);
   }
-  CHECK(b.multiplier() > a.multiplier() + 1);
+  CHECK(b.headroom(kUnit) > a.headroom(kUnit) + 1);
 }
 
 TEST_CASE("the price rises on violations above the target and decays below it, within its bounds") {
@@ -69,7 +72,25 @@ TEST_CASE("the price rises on violations above the target and decays below it, w
 
 TEST_CASE("without spread every multiplier is the same limit and the scores stay put") {
   HeadroomSelector h;
-  const double before = h.multiplier();
-  h.score(1, 0, 5);
-  CHECK(h.multiplier() == before);
+  const double before = h.headroom(kUnit);
+  h.score(1, Scales{0, 0}, 5);
+  CHECK(h.headroom(kUnit) == before);
+}
+
+TEST_CASE("the experts on the scale that predicts the errors win the weight") {
+  // Errors are N(0, 1) while the fast scale claims 0.1: a multiplier on the slow scale (which
+  // is right) must carry the quantile, so the headroom ends up in slow-scale units.
+  HeadroomParams p;
+  p.lambda_initial = 9;
+  HeadroomSelector h(p);
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> demand(0, 1);
+  const Scales scales{0.1, 1};
+  int above = 0;
+  for (int t = 0; t < 20000; ++t) {
+    const double y = demand(rng);
+    if (t >= 2000) above += y > h.headroom(scales);
+    h.score(0, scales, y);
+  }
+  CHECK(above / 18000.0 == Approx(0.1).margin(0.04));
 }
