@@ -5,55 +5,34 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <string>
 
 #include "daemon/cgroup/cgroup.h"
+#include "tests/support/fake_cgroup_tree.h"
 
 using namespace ebb::cgroup;
 
-namespace {
-
-// Creates a child cgroup of the real root and removes it however the test ends.
-class RealChild {
- public:
-  RealChild(std::filesystem::path root, std::string name) : root_(std::move(root)), name_(std::move(name)) {
-    std::filesystem::create_directory(root_ / name_);
-  }
-  ~RealChild() {
-    std::error_code ignored;
-    std::filesystem::remove(root_ / name_, ignored);
-  }
-  RealChild(const RealChild&) = delete;
-  RealChild& operator=(const RealChild&) = delete;
-  const std::string& name() const { return name_; }
-  std::filesystem::path dir() const { return root_ / name_; }
-
- private:
-  std::filesystem::path root_;
-  std::string name_;
-};
-
-const char* real_root() {
-  const char* root = std::getenv("EBB_REAL_CGROUP_ROOT");
-  if (!root) WARN("skipped: EBB_REAL_CGROUP_ROOT is not set (it names a real cgroup v2 root, as in the test VM)");
-  return root;
-}
-
-}  // namespace
+using ebb::testing::kNoRealCgroupRoot;
+using ebb::testing::real_cgroup_root;
+using ebb::testing::ScopedRealCgroup;
 
 TEST_CASE("real cgroup v2: snapshot, writers, read-back and cgroup id", "[real]") {
-  const char* root = real_root();
-  if (!root) return;
-  CgroupFs fs(root);
+  const auto root = real_cgroup_root();
+  if (!root) {
+    WARN(kNoRealCgroupRoot);
+    return;
+  }
+  CgroupFs fs(*root);
   const auto controllers = fs.subtree_control("");
   REQUIRE(controllers.ok());
-  INFO("the root must delegate cpu and memory to its children");
-  REQUIRE(controllers->count("cpu") == 1);
-  REQUIRE(controllers->count("memory") == 1);
+  {
+    INFO("the root must delegate cpu and memory to its children");
+    REQUIRE(controllers->count("cpu") == 1);
+    REQUIRE(controllers->count("memory") == 1);
+  }
 
-  const RealChild child(root, "ebb-real-test-" + std::to_string(::getpid()));
-  const auto& name = child.name();
+  const ScopedRealCgroup child(*root, "ebb-real-test-" + std::to_string(::getpid()));
+  const auto& name = child.relative();
 
   const auto s = fs.snapshot(name);
   if (!s) FAIL(s.error().to_string());
@@ -93,17 +72,19 @@ TEST_CASE("real cgroup v2: snapshot, writers, read-back and cgroup id", "[real]"
   const auto weight_refused = fs.write_cpu_weight(name, 0);
   REQUIRE_FALSE(weight_refused.ok());
   CHECK_FALSE(weight_refused.error().vanished());
-  WARN("kernel refusals read: " << refused.error().to_string() << " | " << weight_refused.error().to_string());
 }
 
 TEST_CASE("real cgroup v2: a removed cgroup vanishes and its recreation has a new id", "[real]") {
-  const char* root = real_root();
-  if (!root) return;
-  CgroupFs fs(root);
+  const auto root = real_cgroup_root();
+  if (!root) {
+    WARN(kNoRealCgroupRoot);
+    return;
+  }
+  CgroupFs fs(*root);
   const std::string name = "ebb-real-recreate-" + std::to_string(::getpid());
   std::uint64_t first_id = 0;
   {
-    const RealChild child(root, name);
+    const ScopedRealCgroup child(*root, name);
     first_id = fs.cgroup_id(name).value();
   }
   const auto gone = fs.snapshot(name);
@@ -113,7 +94,7 @@ TEST_CASE("real cgroup v2: a removed cgroup vanishes and its recreation has a ne
   REQUIRE_FALSE(gone_write.ok());
   CHECK(gone_write.error().vanished());
 
-  const RealChild again(root, name);
+  const ScopedRealCgroup again(*root, name);
   const auto second_id = fs.cgroup_id(name);
   REQUIRE(second_id.ok());
   CHECK(*second_id != first_id);

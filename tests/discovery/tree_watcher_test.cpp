@@ -1,33 +1,19 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <poll.h>
 
 #include <fstream>
 #include <string>
 
 #include "daemon/discovery/discovery.h"
+#include "tests/discovery/watch_helpers.h"
 #include "tests/support/fake_cgroup_tree.h"
 
 using ebb::discovery::TreeWatcher;
 using ebb::testing::FakeCgroupTree;
 
-namespace {
-
-// Waits (bounded) for the fd to become readable, as the daemon's event loop would, then drains.
-bool changed_after_wait(TreeWatcher& watcher) {
-  pollfd pfd{watcher.fd(), POLLIN, 0};
-  ::poll(&pfd, 1, 2000);
-  return watcher.drain();
-}
-
-std::unique_ptr<TreeWatcher> open_watcher(const std::filesystem::path& root) {
-  auto watcher = TreeWatcher::open(root);
-  if (!watcher) FAIL(watcher.error().to_string());
-  return std::move(watcher).value();
-}
-
-}  // namespace
+using ebb::testing::changed_after_wait;
+using ebb::testing::open_watcher;
 
 TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher's fd is nonblocking and quiet when nothing changed") {
   add_cgroup("ebb.slice");

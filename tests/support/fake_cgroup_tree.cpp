@@ -1,5 +1,7 @@
 #include "tests/support/fake_cgroup_tree.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -66,5 +68,32 @@ std::string FakeCgroupTree::read(std::string_view relative_file) const {
 }
 
 void FakeCgroupTree::remove_cgroup(std::string_view relative) { std::filesystem::remove_all(root_ / relative); }
+
+std::optional<std::filesystem::path> real_cgroup_root() {
+  const char* root = std::getenv("EBB_REAL_CGROUP_ROOT");
+  if (!root || !*root) return std::nullopt;
+  return std::filesystem::path(root);
+}
+
+ScopedRealCgroup::ScopedRealCgroup(std::filesystem::path root, std::string relative)
+    : root_(std::move(root)), relative_(std::move(relative)) {
+  std::filesystem::create_directory(dir());
+}
+
+namespace {
+
+void remove_cgroup_dirs(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  for (const std::filesystem::directory_iterator end; !ec && it != end; it.increment(ec)) {
+    std::error_code entry;
+    if (it->is_directory(entry)) remove_cgroup_dirs(it->path());
+  }
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+ScopedRealCgroup::~ScopedRealCgroup() { remove_cgroup_dirs(dir()); }
 
 }  // namespace ebb::testing

@@ -1,6 +1,7 @@
 #pragma once
 // A throw-away directory laid out like /sys/fs/cgroup, built in code by each test.
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,28 @@ class FakeCgroupTree {
 
  private:
   std::filesystem::path root_;
+};
+
+// Tests against a real cgroup v2 hierarchy run where EBB_REAL_CGROUP_ROOT names its root (the
+// test VM sets it) and skip with this reason elsewhere.
+std::optional<std::filesystem::path> real_cgroup_root();
+inline constexpr const char* kNoRealCgroupRoot =
+    "skipped: EBB_REAL_CGROUP_ROOT is not set (it names a real cgroup v2 root, as in the test VM)";
+
+// A cgroup created in a real hierarchy for one test and removed however the test ends, with
+// any child cgroups made meanwhile (deepest first: cgroupfs removes cgroups only by rmdir).
+class ScopedRealCgroup {
+ public:
+  ScopedRealCgroup(std::filesystem::path root, std::string relative);
+  ~ScopedRealCgroup();
+  ScopedRealCgroup(const ScopedRealCgroup&) = delete;
+  ScopedRealCgroup& operator=(const ScopedRealCgroup&) = delete;
+  const std::string& relative() const { return relative_; }
+  std::filesystem::path dir() const { return root_ / relative_; }
+
+ private:
+  std::filesystem::path root_;
+  std::string relative_;
 };
 
 }  // namespace ebb::testing
