@@ -58,6 +58,18 @@ if ! [[ $timeout_s =~ ^[0-9]+$ ]] || ((timeout_s == 0)); then
 	die "-t wants whole seconds > 0, got '$timeout_s'"
 fi
 
+# Already inside the VM (e.g. a VM test calling a script that calls vm-run.sh): run here.
+if [[ ${EBB_IN_VM:-} == 1 ]]; then
+	if [[ -n $outdir ]]; then
+		mkdir -p "$outdir"
+		export EBB_VM_OUT=$outdir
+	fi
+	for v in "${passenv[@]}"; do
+		[[ $v == *=* ]] && export "${v?}"
+	done
+	exec timeout -k 5 "$timeout_s" "$@"
+fi
+
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${EBB_VM_CACHE:-$repo/.cache/vm}
 init_src=$repo/scripts/vm/init
@@ -339,9 +351,9 @@ if [[ -f $ctl/status ]]; then
 	[[ $status =~ ^[0-9]+$ ]] || die "guest wrote a malformed exit status '$status'"
 	if ((verbose)) && [[ -f $ctl/timing ]]; then
 		read -r g0 g1 <"$ctl/timing"
-		awk -v prep="$t_ready" -v start="$t_start" -v end="$t_end" -v g0="$g0" -v g1="$g1" 'BEGIN {
-			printf "vm-run.sh: cache check %.1fs, boot %.1fs (guest uptime at command start), command %.1fs, total %.1fs\n",
-				prep - start, g0, g1 - g0, end - start }' >&2
+		awk -v start="$t_start" -v ready="$t_ready" -v end="$t_end" -v g0="$g0" -v g1="$g1" 'BEGIN {
+			printf "vm-run.sh: cache check %.1fs; VM %.1fs = boot+shutdown %.1fs (kernel start to command: %.1fs) + command %.1fs\n",
+				ready - start, end - ready, end - ready - (g1 - g0), g0, g1 - g0 }' >&2
 	fi
 	exit "$status"
 fi
