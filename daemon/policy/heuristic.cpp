@@ -29,11 +29,23 @@ std::string format(const char* fmt, double a, double b) {
 }
 }  // namespace
 
-double HeuristicController::decide_cpu(const Observation& o, std::string& reason) {
+namespace {
+// A limit that is "max" stays "max" while the decision is the ceiling anyway: rewriting it as
+// the node's size would be a write with no effect that also hides the original setting.
+std::optional<double> keep_unlimited(std::optional<double> current, double wanted, double ceiling) {
+  return !current && wanted >= ceiling ? std::nullopt : std::optional<double>(wanted);
+}
+std::optional<std::uint64_t> keep_unlimited(std::optional<std::uint64_t> current, std::uint64_t wanted,
+                                            std::uint64_t ceiling) {
+  return !current && wanted >= ceiling ? std::nullopt : std::optional<std::uint64_t>(wanted);
+}
+}  // namespace
+
+std::optional<double> HeuristicController::decide_cpu(const Observation& o, std::string& reason) {
   const double floor = std::min(params_.bounds.cpu_min_cores, cpu_ceiling(params_));
   const double ceiling = cpu_ceiling(params_);
   const double limit = std::clamp(effective_cpu_limit(o, params_), floor, ceiling);
-  if (o.first) return limit;
+  if (o.first) return o.cpu_limit_cores ? std::optional<double>(limit) : std::nullopt;
 
   if (o.cpu_throttled_periods > rules_.raise_throttled_periods || o.starving) {
     slack_streak_ = 0;
@@ -41,7 +53,7 @@ double HeuristicController::decide_cpu(const Observation& o, std::string& reason
     wanted = std::min(wanted, limit * rules_.max_raise_factor + rules_.cpu_min_headroom_cores);
     reason = format("cpu throttled in %.0f%% of periods: raise to %.2f cores", o.cpu_throttled_periods * 100,
                     std::min(wanted, ceiling));
-    return std::clamp(wanted, floor, ceiling);
+    return keep_unlimited(o.cpu_limit_cores, std::clamp(wanted, floor, ceiling), ceiling);
   }
 
   if (o.cpu_usage_cores < rules_.slack_usage_ratio * limit) {
@@ -49,13 +61,13 @@ double HeuristicController::decide_cpu(const Observation& o, std::string& reason
   } else {
     slack_streak_ = 0;
   }
-  if (slack_streak_ < rules_.slack_ticks) return limit;
+  if (slack_streak_ < rules_.slack_ticks) return keep_unlimited(o.cpu_limit_cores, limit, ceiling);
 
   const double target = std::max(o.cpu_usage_cores * rules_.cpu_headroom,
                                  o.cpu_usage_cores + rules_.cpu_min_headroom_cores);
   const double lowered = std::clamp(std::max(target, limit * rules_.lower_factor), floor, ceiling);
   if (lowered < limit) reason = format("cpu slack: usage %.2f cores, lower to %.2f", o.cpu_usage_cores, lowered);
-  return lowered;
+  return keep_unlimited(o.cpu_limit_cores, lowered, ceiling);
 }
 
 void HeuristicController::decide_memory(const Observation& o, Limits& limits, std::string& reason) const {
@@ -67,8 +79,8 @@ void HeuristicController::decide_memory(const Observation& o, Limits& limits, st
   const double working_set = static_cast<double>(o.memory_working_set_bytes ? o.memory_working_set_bytes
                                                                             : o.memory_current_bytes);
   if (o.first) {
-    limits.memory_high_bytes = current_high;
-    limits.memory_max_bytes = current_max;
+    limits.memory_high_bytes = o.memory_high_bytes;
+    limits.memory_max_bytes = o.memory_max_bytes;
     return;
   }
 
@@ -102,8 +114,9 @@ void HeuristicController::decide_memory(const Observation& o, Limits& limits, st
   } else {
     max = std::max(max_target, current_max * rules_.memory_lower_factor);
   }
-  limits.memory_max_bytes = clamp_bytes(max);
-  limits.memory_high_bytes = std::min(clamp_bytes(high), *limits.memory_max_bytes);
+  const std::uint64_t new_max = clamp_bytes(max);
+  limits.memory_max_bytes = keep_unlimited(o.memory_max_bytes, new_max, ceiling);
+  limits.memory_high_bytes = keep_unlimited(o.memory_high_bytes, std::min(clamp_bytes(high), new_max), ceiling);
 }
 
 Decision HeuristicController::decide(const Observation& o) {

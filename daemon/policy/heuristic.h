@@ -3,6 +3,7 @@
 // after sustained slack. Memory: memory.high just above the working set, memory.max a safety
 // net with headroom that is raised before usage can reach it and never put below usage.
 #include <cstdint>
+#include <optional>
 
 #include "daemon/policy/policy.h"
 
@@ -33,7 +34,7 @@ class HeuristicController final : public ContainerController {
   std::string name() const override { return "heuristic"; }
 
  private:
-  double decide_cpu(const Observation& o, std::string& reason);
+  std::optional<double> decide_cpu(const Observation& o, std::string& reason);
   void decide_memory(const Observation& o, Limits& limits, std::string& reason) const;
 
   ControllerParams params_;

@@ -92,3 +92,13 @@ TEST_CASE("no write is planned for a controller that is not enabled") {
   cgroup::Snapshot s;
   CHECK(control::plan_writes(s, policy::Limits{1.0, 1ull << 30, 2ull << 30}).empty());
 }
+
+TEST_CASE("a limit of 'max' is replaced by a number") {
+  auto s = snapshot_at(std::chrono::steady_clock::now(), 0, 0, 0);
+  s.memory_max = cgroup::kUnlimited;
+  s.memory_high = cgroup::kUnlimited;
+  auto w = control::plan_writes(s, policy::Limits{0.5, 1ull << 30, 2ull << 30});
+  REQUIRE(w.size() == 2);
+  CHECK(w[0].describe() == "memory.high=1073741824");  // a lowering: memory.high goes first
+  CHECK(w[1].describe() == "memory.max=2147483648");
+}

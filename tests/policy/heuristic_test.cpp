@@ -142,3 +142,20 @@ TEST_CASE("the first observation keeps the current limits") {
   CHECK(*d.limits.cpu_cores == Approx(0.5));
   CHECK(*d.limits.memory_max_bytes == 400 * MiB);
 }
+
+TEST_CASE("limits at 'max' stay 'max' while the decision is the ceiling") {
+  HeuristicController c(node_params());
+  auto o = steady(0.0, std::nullopt);
+  o.memory_high_bytes.reset();
+  o.memory_max_bytes.reset();
+  o.first = true;
+  auto first = c.decide(o);
+  CHECK_FALSE(first.limits.cpu_cores);
+  CHECK_FALSE(first.limits.memory_high_bytes);
+  CHECK_FALSE(first.limits.memory_max_bytes);
+  o.first = false;
+  o.cpu_usage_cores = 3.9;  // busy: no slack, so the CPU limit stays at the ceiling
+  auto busy = c.decide(o);
+  CHECK_FALSE(busy.limits.cpu_cores);
+  CHECK(busy.limits.memory_max_bytes);  // memory follows the small working set down at once
+}
