@@ -105,9 +105,13 @@ apt_update() {
 	quietly "apt-get update failed" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 }
 
+cached_kernel() {
+	find "$cache/kernel" -mindepth 2 -maxdepth 2 -name complete -printf '%h\n' 2>/dev/null | sort | tail -n1
+}
+
 # Sets kdir to a cache directory holding vmlinuz and the modules (plain .ko) of the kernel.
 fetch_kernel() {
-	local pkg want resolved=$cache/kernel/resolved
+	local pkg resolved=$cache/kernel/resolved rc
 	# apt-cache is slow: trust the last answer until the apt lists change.
 	if [[ -f $resolved && $resolved -nt /var/lib/apt/lists ]]; then
 		pkg=$(<"$resolved")
@@ -116,32 +120,52 @@ fetch_kernel() {
 	fi
 	if [[ -z $pkg ]]; then
 		# Offline or no apt lists: any complete cached kernel will do.
-		kdir=$(find "$cache/kernel" -mindepth 2 -maxdepth 2 -name complete -printf '%h\n' 2>/dev/null | sort | tail -n1)
+		kdir=$(cached_kernel)
 		[[ -n $kdir ]] && return
 		apt_update
 		pkg=$(resolve_kernel_pkg)
 		[[ -n $pkg ]] || die "cannot resolve the kernel package: apt-cache depends linux-image-amd64 names none"
 	fi
 	kdir=$cache/kernel/$pkg
-	want="${modules[*]} +vmlinux"
-	if [[ -f $kdir/complete && $(<"$kdir/complete") == "$want" ]]; then
+	if [[ -f $kdir/complete && $(<"$kdir/complete") == "${modules[*]} +vmlinux" ]]; then
 		echo "$pkg" >"$resolved"
 		return
 	fi
+	set +e
+	(
+		set -e
+		install_kernel "$pkg"
+	)
+	rc=$?
+	set -e
+	((rc == 0)) && return
+	# A newer kernel could not be had (offline?): an older cached one still does the job.
+	kdir=$(cached_kernel)
+	[[ -n $kdir ]] || exit "$rc"
+	echo "vm-run.sh: warning: using the cached ${kdir##*/} instead" >&2
+}
 
+# Downloads (or takes from the cache) the .deb of kernel package $1 and unpacks what the VM
+# needs into $cache/kernel/$1, replacing any other kernel there.
+install_kernel() {
+	local pkg=$1 want="${modules[*]} +vmlinux"
 	say "fetching $pkg"
 	local tmp deb
 	mkdir -p "$cache/debs"
+	# We hold the cache lock: any other fetch.* is left over from a killed run.
+	find "$cache" -maxdepth 1 -name 'fetch.*' -exec rm -rf {} +
 	tmp=$(mktemp -d "$cache/fetch.XXXXXX")
+	# shellcheck disable=SC2064  # tmp is local: expand it now
+	trap "rm -rf $(printf %q "$tmp")" EXIT # this runs in a subshell of its own
 	deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
 	if [[ -z $deb ]]; then
 		if ! (cd "$tmp" && apt-get download -o APT::Sandbox::User=root "$pkg") >"$tmp/log" 2>&1; then
 			apt_update
 			(cd "$tmp" && apt-get download -o APT::Sandbox::User=root "$pkg") >"$tmp/log" 2>&1 ||
-				{ cat "$tmp/log" >&2 && rm -rf "$tmp" && die "apt-get download $pkg failed"; }
+				{ cat "$tmp/log" >&2 && die "apt-get download $pkg failed"; }
 		fi
 		deb=$(find "$tmp" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
-		[[ -n $deb ]] || { rm -rf "$tmp" && die "apt-get download $pkg produced no .deb"; }
+		[[ -n $deb ]] || die "apt-get download $pkg produced no .deb"
 		# Keep only this kernel's .deb, so a changed module list needs no network.
 		find "$cache/debs" -maxdepth 1 -name '*.deb' -delete
 		mv "$deb" "$cache/debs/"
@@ -152,13 +176,13 @@ fetch_kernel() {
 	local new=$tmp/kernel vmlinuz m f
 	mkdir -p "$new/modules"
 	vmlinuz=$(find "$tmp/x/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n1)
-	[[ -n $vmlinuz ]] || { rm -rf "$tmp" && die "$pkg has no boot/vmlinuz-*"; }
+	[[ -n $vmlinuz ]] || die "$pkg has no boot/vmlinuz-*"
 	cp "$vmlinuz" "$new/vmlinuz"
 	cp "$tmp/x/boot/config-"* "$new/config" 2>/dev/null || true
 	extract_vmlinux "$new"
 	for m in "${modules[@]}"; do
 		f=$(find "$tmp/x/lib/modules" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" \) | head -n1)
-		[[ -n $f ]] || { rm -rf "$tmp" && die "$pkg has no module $m"; }
+		[[ -n $f ]] || die "$pkg has no module $m"
 		case $f in
 		*.xz) xz -dc "$f" >"$new/modules/$m.ko" ;;
 		*.zst) zstd -qdc "$f" >"$new/modules/$m.ko" ;;
@@ -171,8 +195,8 @@ fetch_kernel() {
 	# Keep this kernel only.
 	rm -rf "$cache/kernel"
 	mkdir -p "$cache/kernel"
-	mv "$new" "$kdir"
-	echo "$pkg" >"$resolved"
+	mv "$new" "$cache/kernel/$pkg"
+	echo "$pkg" >"$cache/kernel/resolved"
 	rm -rf "$tmp"
 }
 
