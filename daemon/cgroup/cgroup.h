@@ -100,6 +100,9 @@ class CgroupFs final : public LimitWriter {
   // or a present file is malformed; a missing controller file just leaves its field empty.
   Result<Snapshot> snapshot(std::string_view cgroup) const;
   Result<std::uint64_t> cgroup_id(std::string_view cgroup) const;
+  // Single-file readers and the writers: a file absent from a cgroup that still exists (its
+  // controller is not enabled) is an Error with errno EOPNOTSUPP, so vanished() stays false;
+  // a cgroup path containing ".." is refused with EINVAL.
   Result<CpuMax> read_cpu_max(std::string_view cgroup) const;
   Result<std::uint32_t> read_cpu_weight(std::string_view cgroup) const;
   Result<std::uint64_t> read_memory_high(std::string_view cgroup) const;

@@ -14,7 +14,9 @@
 namespace ebb::discovery {
 
 // A glob over a cgroup path relative to the root: '*' and '?' stay inside one path component,
-// '**' spans any number of components (including none), '[abc]' is a character class.
+// '**' spans any number of components (including none), '[abc]' is a character class ('[!a]'
+// negates, '[a-c]' is a range, '\' escapes). parse() refuses absolute paths, empty, '.' and
+// '..' components, '**' inside a component and an unterminated '['.
 class Selector {
  public:
   static Result<Selector> parse(std::string pattern);
