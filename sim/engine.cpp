@@ -96,9 +96,22 @@ class PlotRecorder {
 
 }  // namespace
 
-double NextTick::peak_cpu_cores() const {
-  const float* p = cpu_->data() + index_ * static_cast<std::size_t>(substeps_);
-  return *std::max_element(p, p + substeps_);
+double NextTick::peak_cores() const {
+  const float* d = cpu_->data() + index_ * static_cast<std::size_t>(substeps_);
+  return *std::max_element(d, d + substeps_) + (*backlog_)[index_] / (substeps_ * kSubstepS);
+}
+
+double NextTick::unthrottled_cores() const {
+  const float* d = cpu_->data() + index_ * static_cast<std::size_t>(substeps_);
+  const int chunk = std::min(substeps_, period_steps_);
+  double peak = 0, carried = (*backlog_)[index_];
+  for (int start = 0; start < substeps_; start += chunk) {
+    double work = carried;
+    for (int j = start; j < std::min(substeps_, start + chunk); ++j) work += d[j] * kSubstepS;
+    peak = std::max(peak, work / (chunk * kSubstepS));
+    carried = 0;
+  }
+  return peak;
 }
 
 std::vector<TraceSummary> survey(const Workload& w, double tick_s) {
@@ -174,7 +187,7 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
   for (std::size_t i = 0; i < n; ++i) {
     const auto& spec = w.containers[i];
     sources.push_back(spec.make_source());
-    nexts.emplace_back(&next_cpu, &next_memory, i, S);
+    nexts.emplace_back(&next_cpu, &next_memory, &s.backlog, i, S, period_steps);
     policy::ControllerParams params;
     params.node_cpu_cores = w.node_cpu_cores;
     params.node_memory_bytes = w.node_memory_bytes;

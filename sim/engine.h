@@ -21,16 +21,23 @@ namespace ebb::sim {
 // The demand of the tick a controller is deciding for: only the oracle may hold one.
 class NextTick {
  public:
-  NextTick(const std::vector<float>* cpu, const std::vector<std::uint64_t>* memory, std::size_t index, int substeps)
-      : cpu_(cpu), memory_(memory), index_(index), substeps_(substeps) {}
-  double peak_cpu_cores() const;
+  NextTick(const std::vector<float>* cpu, const std::vector<std::uint64_t>* memory,
+           const std::vector<double>* backlog, std::size_t index, int substeps, int period_steps)
+      : cpu_(cpu), memory_(memory), backlog_(backlog), index_(index), substeps_(substeps), period_steps_(period_steps) {}
+  // The largest 10 ms demand of the next tick, plus what the backlog now adds over the tick.
+  double peak_cores() const;
+  // The least cpu.max under which the next tick's demand, and the backlog now, is served
+  // without throttling: CFS lets a container spend its quota at any pace within a period, so
+  // that is the largest demand of a period (cut at the tick's ends) per second of it.
+  double unthrottled_cores() const;
   std::uint64_t memory_bytes() const { return (*memory_)[index_]; }
 
  private:
   const std::vector<float>* cpu_;
   const std::vector<std::uint64_t>* memory_;
+  const std::vector<double>* backlog_;
   std::size_t index_;
-  int substeps_;
+  int substeps_, period_steps_;
 };
 
 // One container's whole trace, surveyed before the run: what a static limit is sized from.

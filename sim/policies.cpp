@@ -24,13 +24,28 @@ std::vector<SimPolicy> make_policies() {
                    return std::make_unique<StaticController>(p, *v.summary);
                  },
                  true});
+  out.push_back({"vpa", [](const policy::ControllerParams& p, const PolicyView& v) {
+                   return std::make_unique<VpaController>(p, v.compression);
+                 }});
+  out.push_back({"autopilot", [](const policy::ControllerParams& p, const PolicyView& v) {
+                   return std::make_unique<AutopilotController>(p, v.compression);
+                 }});
+  out.push_back(daemon_policy("escra", [](const policy::ControllerParams& p) {
+    return std::make_unique<EscraController>(p);
+  }));
+  out.push_back(daemon_policy("autothrottle", [](const policy::ControllerParams& p) {
+    return std::make_unique<AutothrottleController>(p);
+  }));
   out.push_back(daemon_policy("ebb-heuristic", policy::heuristic_factory()));
 #ifdef EBB_SIM_HAVE_LEARNER
   out.push_back(daemon_policy("ebb", learner::learner_factory()));
 #endif
-  out.push_back({"oracle", [](const policy::ControllerParams&, const PolicyView& v) {
-                   return std::make_unique<OracleController>(*v.next);
-                 }});
+  for (auto cpu : {OracleController::Cpu::peak, OracleController::Cpu::cfs}) {
+    out.push_back({cpu == OracleController::Cpu::peak ? "oracle" : "oracle-cfs",
+                   [cpu](const policy::ControllerParams&, const PolicyView& v) {
+                     return std::make_unique<OracleController>(*v.next, cpu);
+                   }});
+  }
   return out;
 }
 
