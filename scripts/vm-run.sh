@@ -308,17 +308,6 @@ cwd=$(pwd)
 clean_console() { sed -u 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g; s/\x1b//g; s/\r//g'; }
 
 mkfifo "$ctl/console" "$ctl/stdout" "$ctl/stderr"
-if ((verbose)); then
-	tee "$ctl/console.log" <"$ctl/console" | clean_console >&2 &
-else
-	cat <"$ctl/console" >"$ctl/console.log" &
-fi
-readers+=($!)
-cat <"$ctl/stdout" &
-readers+=($!)
-cat <"$ctl/stderr" >&2 &
-readers+=($!)
-
 p9=security_model=none,multidevs=remap
 kernel=$kdir/vmlinuz
 [[ -f $kdir/vmlinux ]] && kernel=$kdir/vmlinux
@@ -339,6 +328,20 @@ qemu=(
 timeout -k 5 "$timeout_s" "${qemu[@]}" </dev/null >"$ctl/qemu.log" 2>&1 &
 qemu_pid=$!
 
+# qemu opens each FIFO when it starts (blocking until its reader is there). A reader
+# that cannot write (our stdout closed, e.g. `vm-run.sh -- cmd | head`) stops the VM,
+# as SIGPIPE would stop COMMAND.
+if ((verbose)); then
+	tee "$ctl/console.log" <"$ctl/console" | clean_console >&2 &
+else
+	cat <"$ctl/console" >"$ctl/console.log" &
+fi
+readers+=($!)
+{ cat <"$ctl/stdout" || { touch "$ctl/broken-pipe" && kill "$qemu_pid" 2>/dev/null; }; } &
+readers+=($!)
+{ cat <"$ctl/stderr" >&2 || { touch "$ctl/broken-pipe" && kill "$qemu_pid" 2>/dev/null; }; } &
+readers+=($!)
+
 # qemu_pid is timeout(1)'s: it kills qemu after timeout_s (boot included) and returns 124.
 qrc=0
 wait "$qemu_pid" || qrc=$?
@@ -357,17 +360,24 @@ show_console() {
 	((verbose)) && return
 	if [[ -s $ctl/console.log ]]; then
 		echo "vm-run.sh: last lines of the guest console:" >&2
-		tail -n 40 "$ctl/console.log" | clean_console | sed 's/^/  | /' >&2
+		tail -n 40 "$ctl/console.log" | clean_console | awk '{ print "  | " $0 }' >&2
 	fi
 	if [[ -s $ctl/qemu.log ]]; then
 		echo "vm-run.sh: qemu said:" >&2
-		tail -n 20 "$ctl/qemu.log" | sed 's/^/  | /' >&2
+		tail -n 20 "$ctl/qemu.log" | awk '{ print "  | " $0 }' >&2
 	fi
 }
 
+if [[ -f $ctl/broken-pipe ]]; then
+	exit 141
+fi
 if ((qrc == 124)); then
-	echo "vm-run.sh: timed out after ${timeout_s}s (boot included); VM killed" >&2
-	show_console
+	if [[ -f $ctl/started ]]; then
+		echo "vm-run.sh: timed out after ${timeout_s}s (boot included): COMMAND killed with the VM" >&2
+	else
+		echo "vm-run.sh: timed out after ${timeout_s}s: the VM had not finished booting; killed it" >&2
+		show_console
+	fi
 	exit 124
 fi
 if [[ -f $ctl/status ]]; then
