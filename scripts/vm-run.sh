@@ -73,6 +73,7 @@ fi
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${EBB_VM_CACHE:-$repo/.cache/vm}
 init_src=$repo/scripts/vm/init
+# Loaded in this order by the guest's /init; virtio_console carries COMMAND's output.
 modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	netfs fscache 9pnet 9pnet_virtio 9p virtio_console)
 
@@ -238,6 +239,7 @@ build_initramfs() {
 	cp "$init_src" "$stage/init"
 	chmod 755 "$stage/init"
 	cp "$kdir"/modules/*.ko "$stage/lib/modules/"
+	echo "${modules[*]}" >"$stage/lib/modules/order"
 	(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$stage.cpio"
 	rm -rf "$stage"
 	# Runs that are starting may still read an older one: only prune stale ones.
