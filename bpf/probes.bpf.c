@@ -28,8 +28,12 @@ struct {
 	__type(value, struct ebb_cgroup_stats);
 } tracked SEC(".maps");
 
+/* The stint (time since the scheduler picked it) of the task on this CPU that a tick already
+ * charged in part, so the next tick or the switch-out charges only the rest. */
 struct cpu_state {
-	__u64 switched_in_ns; /* when the task now on this CPU got it */
+	__u64 task;
+	__u64 stint_start; /* its se.prev_sum_exec_runtime: one value per stint */
+	__u64 charged;
 };
 
 struct {
@@ -44,12 +48,13 @@ struct wait_start {
 	__u64 cgroup_id; /* of the waiting task, taken when it started waiting */
 };
 
-/* Runnable tracked tasks not yet on a CPU, by thread id. LRU: a task that exits while queued
- * leaves an entry nobody deletes. */
+/* Runnable tracked tasks not yet on a CPU, keyed by task_struct address: the raw_tp arguments
+ * carry it, so no read is needed to look `next` up. LRU: a task that exits while queued leaves
+ * an entry nobody deletes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__type(key, __u64);
 	__type(value, struct wait_start);
 } runq_waits SEC(".maps");
 
@@ -141,11 +146,12 @@ static __always_inline void send_event(__u32 kind, __u64 cgroup_id, __u64 value_
 	bpf_ringbuf_submit(event, 0);
 }
 
-static __always_inline void start_waiting(__u32 tid, __u64 cgroup_id, __u64 now)
+static __always_inline void start_waiting(struct task_struct *task, __u64 cgroup_id, __u64 now)
 {
+	__u64 key = (__u64)task;
 	struct wait_start start = { .since_ns = now, .cgroup_id = cgroup_id };
 
-	bpf_map_update_elem(&runq_waits, &tid, &start, BPF_ANY);
+	bpf_map_update_elem(&runq_waits, &key, &start, BPF_ANY);
 }
 
 static __always_inline int on_wakeup(struct task_struct *task)
@@ -154,7 +160,7 @@ static __always_inline int on_wakeup(struct task_struct *task)
 
 	if (!bpf_map_lookup_elem(&tracked, &cgroup_id))
 		return 0;
-	start_waiting(BPF_CORE_READ(task, pid), cgroup_id, bpf_ktime_get_ns());
+	start_waiting(task, cgroup_id, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -170,57 +176,133 @@ int BPF_PROG(ebb_sched_wakeup_new, struct task_struct *task)
 	return on_wakeup(task);
 }
 
-/* The hot path: runs on every context switch of every CPU. `current` is still prev here, so
- * prev's cgroup costs one helper call instead of four dependent reads; next is looked up only
- * by thread id in runq_waits, which holds tracked tasks only. */
+#define MAX_RT_PRIO 100
+
+/* What the switch path needs of a task. The fields lie within a few hundred bytes of each other
+ * in task_struct on every kernel we support, so one read copies the span instead of four
+ * separate helper calls, which cost most of the tracked path. */
+struct task_sample {
+	__u32 state;
+	int prio;
+	__u64 sum_exec_runtime;
+	__u64 prev_sum_exec_runtime;
+};
+
+#define TASK_SPAN 320
+
+static __always_inline void sample_task(struct task_struct *task, struct task_sample *out)
+{
+	/* Relocated to the running kernel's offsets at load time: the verifier sees constants
+	 * and drops the branch not taken. */
+	__u32 base = bpf_core_field_offset(struct task_struct, __state);
+	__u32 prio = bpf_core_field_offset(struct task_struct, prio) - base;
+	__u32 sum = bpf_core_field_offset(struct task_struct, se.sum_exec_runtime) - base;
+	__u32 prev_sum = bpf_core_field_offset(struct task_struct, se.prev_sum_exec_runtime) - base;
+	__u8 span[TASK_SPAN];
+
+	if (prio + 4 > TASK_SPAN || sum + 8 > TASK_SPAN || prev_sum + 8 > TASK_SPAN) {
+		out->state = BPF_CORE_READ(task, __state);
+		out->prio = BPF_CORE_READ(task, prio);
+		out->sum_exec_runtime = BPF_CORE_READ(task, se.sum_exec_runtime);
+		out->prev_sum_exec_runtime = BPF_CORE_READ(task, se.prev_sum_exec_runtime);
+		return;
+	}
+	bpf_probe_read_kernel(span, sizeof(span), (void *)task + base);
+	out->state = *(__u32 *)span;
+	out->prio = *(int *)(span + prio);
+	out->sum_exec_runtime = *(__u64 *)(span + sum);
+	out->prev_sum_exec_runtime = *(__u64 *)(span + prev_sum);
+}
+
+/* Charges what the task ran in its current stint and no tick charged yet, from the scheduler's
+ * own clock: sum_exec_runtime - prev_sum_exec_runtime is the time since it was picked, built
+ * from the same deltas as cpu.stat's usage_usec (so IRQ time is left out alike). RT tasks
+ * keep no prev_sum_exec_runtime and are skipped (cgroup v2 keeps them out of cpu-controlled
+ * groups anyway). */
+static __always_inline void charge_stint(__u64 task, const struct task_sample *sample,
+					 struct ebb_cgroup_stats *stats)
+{
+	__u32 zero = 0;
+	struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_states, &zero);
+	__u64 start = sample->prev_sum_exec_runtime;
+	__u64 ran = sample->sum_exec_runtime - start;
+
+	if (!cpu || sample->prio < MAX_RT_PRIO)
+		return;
+	if (cpu->task == task && cpu->stint_start == start) {
+		if (ran <= cpu->charged)
+			return;
+		stats->cpu_ns += ran - cpu->charged;
+	} else {
+		stats->cpu_ns += ran;
+	}
+	cpu->task = task;
+	cpu->stint_start = start;
+	cpu->charged = ran;
+}
+
+static __always_inline void record_wait(struct wait_start *wait, __u64 now)
+{
+	__u64 cgroup_id = wait->cgroup_id;
+	__u64 waited = now - wait->since_ns;
+	struct ebb_cgroup_stats *stats = bpf_map_lookup_elem(&tracked, &cgroup_id);
+
+	if (!stats)
+		return;
+	stats->runq_count++;
+	stats->runq_sum_ns += waited;
+	stats->runq_buckets[latency_bucket(waited) & (EBB_LATENCY_BUCKETS - 1)]++;
+	if (waited > runq_event_threshold_ns)
+		send_event(EBB_EVENT_RUNQ_LATENCY, cgroup_id, waited, now);
+}
+
+/* The hot path: runs on every context switch of every CPU. For tasks of untracked cgroups it
+ * costs two map lookups and no memory read or clock: `current` is still prev here, so its
+ * cgroup is one helper call, and next is looked up by its address, an argument. */
 SEC("raw_tp/sched_switch")
 int BPF_PROG(ebb_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u32 zero = 0;
-	struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_states, &zero);
-	struct ebb_cgroup_stats *stats;
+	__u64 prev_cgroup_id = bpf_get_current_cgroup_id();
+	struct ebb_cgroup_stats *stats = bpf_map_lookup_elem(&tracked, &prev_cgroup_id);
+	__u64 next_key = (__u64)next;
 	struct wait_start *wait;
-	__u64 prev_cgroup_id;
-	__u64 ran_since;
-	__u32 next_tid;
 
-	if (!cpu)
-		return 0;
-	ran_since = cpu->switched_in_ns;
-	cpu->switched_in_ns = now;
-
-	prev_cgroup_id = bpf_get_current_cgroup_id();
-	stats = bpf_map_lookup_elem(&tracked, &prev_cgroup_id);
 	if (stats) {
-		if (ran_since)
-			stats->cpu_ns += now - ran_since;
+		struct task_sample sample;
+
+		sample_task(prev, &sample);
+		charge_stint((__u64)prev, &sample, stats);
 		/* Still runnable after a switch: the kernel counts it in nivcsw, and the task
 		 * starts waiting for a CPU again. */
-		if (preempt || BPF_CORE_READ(prev, __state) == 0) {
+		if (preempt || sample.state == 0) {
 			stats->involuntary_switches++;
-			start_waiting((__u32)bpf_get_current_pid_tgid(), prev_cgroup_id, now);
+			start_waiting(prev, prev_cgroup_id, bpf_ktime_get_ns());
 		}
 	}
-
-	next_tid = BPF_CORE_READ(next, pid);
-	wait = bpf_map_lookup_elem(&runq_waits, &next_tid);
-	if (!wait)
-		return 0;
-	{
-		__u64 cgroup_id = wait->cgroup_id;
-		__u64 waited = now - wait->since_ns;
-
-		bpf_map_delete_elem(&runq_waits, &next_tid);
-		stats = bpf_map_lookup_elem(&tracked, &cgroup_id);
-		if (!stats)
-			return 0;
-		stats->runq_count++;
-		stats->runq_sum_ns += waited;
-		stats->runq_buckets[latency_bucket(waited) & (EBB_LATENCY_BUCKETS - 1)]++;
-		if (waited > runq_event_threshold_ns)
-			send_event(EBB_EVENT_RUNQ_LATENCY, cgroup_id, waited, now);
+	wait = bpf_map_lookup_elem(&runq_waits, &next_key);
+	if (wait) {
+		record_wait(wait, bpf_ktime_get_ns());
+		bpf_map_delete_elem(&runq_waits, &next_key);
 	}
+	return 0;
+}
+
+/* A task alone on its CPU may not be switched out for seconds; the scheduler tick (an hrtimer)
+ * charges its stint so far, so a read lags by about a tick. Runs in hardirq context, where
+ * `current` is the interrupted task. */
+SEC("raw_tp/hrtimer_expire_entry")
+int BPF_PROG(ebb_hrtimer_expire_entry)
+{
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	struct ebb_cgroup_stats *stats = bpf_map_lookup_elem(&tracked, &cgroup_id);
+	struct task_struct *task;
+	struct task_sample sample;
+
+	if (!stats)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	sample_task(task, &sample);
+	charge_stint((__u64)task, &sample, stats);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -32,6 +33,7 @@ struct ProbeDef {
 const std::vector<ProbeDef>& probe_defs() {
   static const std::vector<ProbeDef> defs{
       {"sched_switch", {"ebb_sched_switch"}},
+      {"cpu_tick", {"ebb_hrtimer_expire_entry"}},
       {"sched_wakeup", {"ebb_sched_wakeup", "ebb_sched_wakeup_new"}},
       {"memcg_reclaim", {"ebb_memcg_reclaim_begin", "ebb_memcg_reclaim_end"}},
       {"direct_reclaim", {"ebb_direct_reclaim_begin", "ebb_direct_reclaim_end"}},
@@ -124,6 +126,17 @@ std::optional<std::string> read_available_filter_functions() {
   return std::nullopt;
 }
 
+// libbpf attaches kprobes through the perf kprobe PMU, or else through tracefs kprobe_events;
+// with neither (a kernel without CONFIG_KPROBES) no kprobe can attach.
+bool kprobes_available() {
+  std::error_code ec;
+  for (const char* path : {"/sys/bus/event_source/devices/kprobe/type", "/sys/kernel/tracing/kprobe_events",
+                           "/sys/kernel/debug/tracing/kprobe_events"}) {
+    if (std::filesystem::exists(path, ec)) return true;
+  }
+  return false;
+}
+
 class BpfProbeSource final : public ProbeSource {
  public:
   BpfProbeSource(Skeleton skel, std::vector<Link> links, std::vector<ProbeStatus> status, int cpus)
@@ -209,10 +222,13 @@ Result<std::unique_ptr<ProbeSource>> open_bpf_probes(const Options& options) {
   std::vector<ProbeStatus> status;
   std::vector<const ProbeDef*> candidates;
   const auto filter_functions = read_available_filter_functions();
+  const bool kprobes = kprobes_available();
+  // Without tracefs there is no list to check: the attach itself tells whether it can.
   for (const auto& def : probe_defs()) {
     status.push_back({def.name, false, {}});
-    // Without tracefs the attach itself will tell whether the function can be probed.
-    if (def.kprobe_function && filter_functions && !lists_function(*filter_functions, def.kprobe_function)) {
+    if (def.kprobe_function && !kprobes) {
+      status.back().detail = "this kernel has no kprobes (no kprobe PMU, no tracefs kprobe_events)";
+    } else if (def.kprobe_function && filter_functions && !lists_function(*filter_functions, def.kprobe_function)) {
       status.back().detail = std::string(def.kprobe_function) + " is not in available_filter_functions";
     } else {
       candidates.push_back(&def);

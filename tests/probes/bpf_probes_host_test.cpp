@@ -71,7 +71,8 @@ TEST_CASE("host: a busy process's CPU time reaches its tracked cgroup, in line w
   CHECK(stat_ms > 50);  // the spinner ran at all on this shared machine
   // The BPF read comes a little before the second cpu.stat read: a margin for that gap.
   CHECK(bpf_ms == Approx(stat_ms).epsilon(0.10));
-  CHECK(counters->at(idle.id()).cpu_ns < 5'000'000);
+  // Relative: under emulation the idle child's fork alone takes milliseconds.
+  CHECK(static_cast<double>(counters->at(idle.id()).cpu_ns) / 1e6 < 0.05 * bpf_ms);
 
   REQUIRE((*probes)->untrack(busy.id()).ok());
   CHECK((*probes)->read()->count(busy.id()) == 0);
