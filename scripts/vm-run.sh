@@ -2,7 +2,8 @@
 # Runs a command as root inside a Debian 6.1 kernel (qemu, software emulation) that has
 # cgroup v2 with cpu/memory/io/pids/cpuset, BPF, BTF and tracefs, on the host's own
 # filesystem (read-only; /tmp, /run, /dev/shm are fresh tmpfs; OUTDIR is writable).
-# See docs/vm.md. Exit status: the command's; 124 on timeout; 125 when the VM itself fails.
+# See docs/vm.md. Exit status: the command's; 124 on timeout; 125 when the VM itself fails;
+# 141 when our stdout/stderr closed under us.
 set -euo pipefail
 
 usage() {
@@ -11,7 +12,8 @@ usage: scripts/vm-run.sh [-m MB] [-t SECONDS] [-o OUTDIR] [-e VAR[=VALUE]]... [-
 
 Runs COMMAND as root in a qemu VM (Debian 6.1 kernel, cgroup v2, BPF) on the host's
 filesystem, with the host's current directory as cwd. Streams its stdout/stderr and
-exits with its status (124: timeout, 125: the VM failed to boot or run).
+exits with its status (124: timeout, 125: the VM failed to boot or run,
+141: vm-run.sh's stdout or stderr was closed).
 
   -m MB        guest memory (default 2048)
   -t SECONDS   kill the VM after this long, boot included (default 600)
