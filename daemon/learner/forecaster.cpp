@@ -14,13 +14,13 @@ void DemandForecaster::reset() {
   theta_(1) = 1;
   p_ = Matrix::Identity() * params_.initial_covariance;
   std::fill(std::begin(lags_), std::end(lags_), 0.0);
-  slow_mean_ = squared_error_fast_ = squared_error_slow_ = last_error_ = 0;
+  slow_mean_ = long_mean_ = peak_ = squared_error_fast_ = squared_error_slow_ = last_error_ = 0;
   observations_ = 0;
 }
 
 DemandForecaster::Vector DemandForecaster::features() const {
   Vector x;
-  x << 1, lags_[0], lags_[1], lags_[2], slow_mean_;
+  x << 1, lags_[0], lags_[1], slow_mean_;
   return x;
 }
 
@@ -44,21 +44,24 @@ void DemandForecaster::observe(double demand) {
     const double bound = kFeatures * params_.initial_covariance;
     if (p_.trace() > bound) p_ *= bound / p_.trace();
   }
-  lags_[2] = lags_[1];
   lags_[1] = lags_[0];
   lags_[0] = demand;
   slow_mean_ = observations_ == 0 ? demand : params_.slow_mean_decay * slow_mean_ + (1 - params_.slow_mean_decay) * demand;
+  peak_ = std::max(demand, peak_ * params_.peak_decay);
+  long_mean_ = observations_ == 0 ? demand : params_.long_mean_decay * long_mean_ + (1 - params_.long_mean_decay) * demand;
   if (observations_ == 0) std::fill(std::begin(lags_), std::end(lags_), demand);
   ++observations_;
 }
 
-double DemandForecaster::forecast() const { return std::max(0.0, theta_.dot(features())); }
+double DemandForecaster::forecast() const {
+  return std::clamp(theta_.dot(features()), 0.0, 2 * std::max({lags_[0], lags_[1], slow_mean_}));
+}
 
 double DemandForecaster::sigma_fast() const { return std::sqrt(squared_error_fast_); }
 double DemandForecaster::sigma_slow() const { return std::sqrt(squared_error_slow_); }
 
 bool DemandForecaster::finite() const {
-  return theta_.allFinite() && p_.allFinite() && std::isfinite(squared_error_fast_) && std::isfinite(squared_error_slow_) && std::isfinite(slow_mean_);
+  return theta_.allFinite() && p_.allFinite() && std::isfinite(squared_error_fast_) && std::isfinite(squared_error_slow_) && std::isfinite(slow_mean_) && std::isfinite(peak_) && std::isfinite(long_mean_);
 }
 
 }  // namespace ebb::learner

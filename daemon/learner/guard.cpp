@@ -14,7 +14,9 @@ void Guard::score(double learner_limit, double heuristic_limit, double demand, d
   learner_loss_ = a * learner_loss_ + (1 - a) * loss(learner_limit);
   heuristic_loss_ = a * heuristic_loss_ + (1 - a) * loss(heuristic_limit);
   ++scored_;
-  miss_streak_ = learner_limit < demand ? miss_streak_ + 1 : 0;
+  // A miss is a tick the learner left demand unserved where the heuristic would have served
+  // more: under demand alone is no sign of trouble at a burst nobody could see coming.
+  miss_streak_ = learner_limit < demand && heuristic_limit > learner_limit ? miss_streak_ + 1 : 0;
 
   if (miss_streak_ >= params_.misprediction_streak) {
     trip("misprediction streak: " + std::to_string(miss_streak_) + " ticks under demand");

@@ -11,8 +11,9 @@ namespace ebb::learner {
 struct GuardParams {
   int warmup_ticks = 10;           // cold start: observations before the learner is trusted
   int misprediction_streak = 3;    // consecutive ticks with the learner's limit under demand
+                                   // and under the heuristic's
   double loss_ratio = 2.0;         // learner loss above this x the heuristic's trips the guard
-  double loss_decay = 0.9;         // EWMA of both losses
+  double loss_decay = 0.99;        // EWMA of both losses: long enough to span burst cycles
   int fallback_ticks = 20;         // how long a trip keeps the heuristic in charge
 };
 

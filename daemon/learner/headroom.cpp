@@ -7,7 +7,7 @@ namespace ebb::learner {
 
 namespace {
 double expert_headroom(const HeadroomParams& p, int k, const Scales& scales) {
-  return p.multipliers[k % kMultipliers] * scales[k / kMultipliers];
+  return p.multipliers[k / kMultipliers][k % kMultipliers] * scales[k / kMultipliers];
 }
 }  // namespace
 
@@ -22,7 +22,7 @@ double HeadroomSelector::headroom(const Scales& scales) const {
 }
 
 void HeadroomSelector::score(double forecast, const Scales& scales, double demand) {
-  const double scale = std::max(scales[0], scales[1]);
+  const double scale = std::max({scales[0], scales[1], scales[2]});
   if (scale <= 0) return;  // no spread yet: every expert gives the same limit
   // Normalised by scale x (1 + lambda) a loss stays O(1) whatever the container's size and
   // the price, so one hedge rate fits all containers.
@@ -37,8 +37,7 @@ void HeadroomSelector::score(double forecast, const Scales& scales, double deman
 
 void HeadroomSelector::price(double violation, double target) {
   const double step = params_.dual_rate * (violation - target) / std::max(target, 1e-6);
-  const double log_lambda = std::log(lambda_) + std::clamp(step, -params_.dual_max_step, params_.dual_max_step);
-  lambda_ = std::clamp(std::exp(log_lambda), params_.lambda_min, params_.lambda_max);
+  lambda_ = std::clamp(lambda_ * std::exp(step), params_.lambda_min, params_.lambda_max);
 }
 
 void HeadroomSelector::reweigh() {

@@ -1,29 +1,35 @@
 #pragma once
-// How far above the forecast to put the limit. Each expert k proposes forecast + c_k x s_k,
-// where c_k is a multiplier from a grid and s_k one of two error scales: one that forgets in
-// a few ticks (for demand whose noise changes with its level) and one that remembers for
-// minutes (for bursts that come back). Experts are weighted by their discounted
-// counterfactual loss slack + lambda x shortfall, the pinball loss, minimised by the
-// lambda / (1 + lambda) quantile of demand; the headroom is their weighted average. lambda is
-// the dual price of the objective: it rises while the container is throttled more than its
-// target and decays while it is not.
+// How far above the forecast to put the limit. Each expert proposes forecast + c x s: s is one
+// of three scales and c a multiplier from that scale's grid. Two scales are RMS forecast
+// errors, one that forgets in a few ticks (noise that changes with the level) and one that
+// remembers about a minute (bursts that come back); the third is the distance from the
+// forecast up to the recent peak of demand (bursts no forecast sees coming). Experts are
+// weighted by their discounted counterfactual loss slack + lambda x shortfall, the pinball
+// loss, minimised by the lambda / (1 + lambda) quantile of demand; the headroom is their
+// weighted average. lambda is the dual price of the objective: it rises while the container is
+// throttled more than its target and decays while it is not.
 #include <array>
 
 namespace ebb::learner {
 
 inline constexpr int kMultipliers = 10;
-inline constexpr int kScales = 2;
+inline constexpr int kScales = 3;
 inline constexpr int kExperts = kMultipliers * kScales;
 
-// The two error scales, in cores: [0] forgets fast, [1] slowly.
+// The scales, in cores: [0] fast error RMS, [1] slow error RMS, [2] recent peak - forecast.
 using Scales = std::array<double, kScales>;
+using Grid = std::array<double, kMultipliers>;
 
 struct HeadroomParams {
-  std::array<double, kMultipliers> multipliers{0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0};
+  std::array<Grid, kScales> multipliers{Grid{0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0},
+                                        Grid{0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0},
+                                        Grid{0.0, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.0, 1.15}};
   double hedge_rate = 2.0;
-  double loss_decay = 0.98;        // discount of past losses, so the choice can move
+  double loss_decay = 0.99;        // discount of past losses, so the choice can move
+  // log lambda moves by dual_rate x (violation - target) / target per tick: down by dual_rate
+  // on a clean tick, up by up to dual_rate x (1 / target - 1) on a fully violated one, so it
+  // settles where violations average the target.
   double dual_rate = 0.03;
-  double dual_max_step = 1.0;
   double lambda_initial = 20.0;
   double lambda_min = 1.0;
   double lambda_max = 2000.0;

@@ -52,7 +52,7 @@ class LearnerController final : public policy::ContainerController {
 
  private:
   double demand(const Observation& o) const;
-  double violation(const Observation& o) const;
+  double violation(const Observation& o, double demand) const;
   double bounded(double wanted, const Observation& o) const;
 
   policy::ControllerParams params_;
@@ -84,14 +84,18 @@ double LearnerController::demand(const Observation& o) const {
                   o.cpu_usage_cores / (1 - throttled_time));
 }
 
-// The objective's error signal: the throttled share of periods, or, for a run-queue latency
-// objective, how far the tick's p99 overshot the target (as a share, capped at 1).
-double LearnerController::violation(const Observation& o) const {
+// The objective's error signal, weighted by the tick's demand over its recent mean so that its
+// average is a share of demand, like the throttled fraction: the throttled share of periods
+// (a throttled period delays the rest of its work, and the backlog delays the next period's)
+// or, for a run-queue latency objective, how far the tick's p99 overshot the target (as a
+// share, capped at 1).
+double LearnerController::violation(const Observation& o, double demand) const {
   double v = std::clamp(o.cpu_throttled_periods, 0.0, 1.0);
   const auto& target = params_.objective.runq_latency_p99_us;
   if (target && *target > 0 && o.runq_latency_p99_us)
     v = std::max(v, std::clamp(*o.runq_latency_p99_us / *target - 1, 0.0, 1.0));
-  return v;
+  const double mean = forecaster_.long_mean();
+  return mean > 0 ? v * std::min(demand / mean, cpu_.max_violation_weight) : v;
 }
 
 double LearnerController::bounded(double wanted, const Observation& o) const {
@@ -120,12 +124,13 @@ Decision LearnerController::decide(const Observation& raw) {
       headroom_.score(pending_->forecast, pending_->scales, y);
       guard_.score(pending_->learner_limit, pending_->heuristic_limit, y, headroom_.lambda());
     }
-    headroom_.price(violation(o), params_.objective.throttled_fraction);
+    headroom_.price(violation(o, y), cpu_.objective_margin * params_.objective.throttled_fraction);
     forecaster_.observe(y);
 
     const double forecast = forecaster_.forecast();
     const double sigma_floor = std::max(cpu_.min_sigma_share * forecast, cpu_.min_sigma_cores);
-    const Scales scales{std::max(forecaster_.sigma_fast(), sigma_floor), std::max(forecaster_.sigma_slow(), sigma_floor)};
+    const Scales scales{std::max(forecaster_.sigma_fast(), sigma_floor), std::max(forecaster_.sigma_slow(), sigma_floor),
+                        std::max(forecaster_.peak() - forecast, 0.0)};
     const double headroom = headroom_.headroom(scales);
     double wanted = forecast + headroom;
     const double share = std::clamp(o.cpu_throttled_periods, 0.0, 1.0);
@@ -138,7 +143,8 @@ Decision LearnerController::decide(const Observation& raw) {
       guard_.trip_non_finite();
     } else {
       learner_cpu = bounded(wanted, o);
-      pending_ = Proposal{forecast, scales, learner_cpu, bounded(heuristic_cpu, o)};
+      // Each is scored on the limit its own rules would apply: the heuristic's steps are its own.
+      pending_ = Proposal{forecast, scales, learner_cpu, heuristic_cpu};
       d.predicted_cpu_cores = forecast;
     }
     distrust = guard_.verdict(forecaster_.observations());
@@ -148,8 +154,9 @@ Decision LearnerController::decide(const Observation& raw) {
       d.reason.reserve(128);
       append(d.reason, "forecast ", forecast, 3);
       append(d.reason, " cores + headroom ", headroom, 3);
-      append(d.reason, " (error scales ", scales[0], 3);
+      append(d.reason, " (error RMS ", scales[0], 3);
       append(d.reason, "/", scales[1], 3);
+      append(d.reason, ", to peak ", scales[2], 3);
       append(d.reason, ", price ", headroom_.lambda(), 0);
       append(d.reason, "): limit ", learner_cpu, 3);
       d.limits.cpu_cores = learner_cpu;

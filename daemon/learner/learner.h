@@ -19,12 +19,14 @@ struct CpuParams {
   //     usage / (1 - min(throttled seconds per second, max_throttled_share))).
   double censored_inflation = 0.5;
   double max_throttled_share = 0.75;
+  double objective_margin = 1.0;     // the price aims at this share of the objective
+  double max_violation_weight = 10;  // cap of a tick's demand / mean demand in the violation
   double throttled_boost = 1.0;   // on throttling: limit >= current x (1 + this x share)
   double min_sigma_share = 0.02;  // sigma >= this x forecast ...
   double min_sigma_cores = 0.005; // ... and >= this: a floor against a too-quiet fit
   // Hard bounds on every CPU decision, learner's or heuristic's: per tick the limit moves
   // within [current x max_lower_factor, current x max_raise_factor + min_step_cores].
-  double max_raise_factor = 4.0;
+  double max_raise_factor = 8.0;
   double max_lower_factor = 0.6;
   double min_step_cores = 0.1;
 };

@@ -12,6 +12,7 @@ GuardParams quick() {
   p.warmup_ticks = 3;
   p.misprediction_streak = 3;
   p.fallback_ticks = 5;
+  p.loss_decay = 0.9;
   return p;
 }
 
@@ -29,10 +30,10 @@ TEST_CASE("the guard distrusts a learner that has not seen enough ticks") {
 
 TEST_CASE("a streak of forecasts under demand trips the guard for a while") {
   Guard g(quick());
-  g.score(1, 1, 2, 10);
-  g.score(1, 1, 2, 10);
+  g.score(1, 1.5, 2, 10);
+  g.score(1, 1.5, 2, 10);
   CHECK(trusted(g));  // two misses are not a streak yet
-  g.score(1, 1, 2, 10);
+  g.score(1, 1.5, 2, 10);
   auto v = g.verdict(100);
   REQUIRE(v);
   CHECK(v->find("misprediction streak") == 0);
@@ -43,9 +44,15 @@ TEST_CASE("a streak of forecasts under demand trips the guard for a while") {
 TEST_CASE("a hit ends the streak") {
   Guard g(quick());
   for (int t = 0; t < 10; ++t) {
-    g.score(1, 1, 2, 10);
+    g.score(1, 1.5, 2, 10);
     g.score(3, 3, 2, 10);
   }
+  CHECK(trusted(g));
+}
+
+TEST_CASE("under demand where the heuristic would have been no better is not a miss") {
+  Guard g(quick());
+  for (int t = 0; t < 10; ++t) g.score(1.5, 1, 2, 1);  // a burst nobody saw coming
   CHECK(trusted(g));
 }
 
