@@ -21,7 +21,16 @@ inline std::uint64_t declared_memory_bound(std::uint64_t peak_bytes) {
 class BurstProcess {
  public:
   BurstProcess(const BurstParams& params, std::uint64_t seed);
-  double step(double dt_s = kSubstepS);  // the multiplier for the next dt_s
+  // The multiplier for the next dt_s. Inline: it runs for every 10 ms of bursty demand.
+  double step(double dt_s = kSubstepS) {
+    if (params_.amplitude <= 0) return 1;
+    left_s_ -= dt_s;
+    if (left_s_ <= 0) {
+      on_ = !on_;
+      left_s_ = rng_.exponential(on_ ? params_.mean_s : off_mean_s_);
+    }
+    return on_ ? on_multiplier_ : off_multiplier_;
+  }
 
  private:
   BurstParams params_;

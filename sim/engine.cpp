@@ -33,26 +33,67 @@ policy::Limits quantize(const policy::Limits& l, double period_s) {
   return q;
 }
 
-// The per-container state, as flat arrays indexed by container: the substep loop touches a
-// few of them for every container 10 times a tick.
-struct State {
-  explicit State(std::size_t n)
-      : quota(n), quota_left(n), backlog(n), stall(n), serve(n), rate(n), served(n), arrived(n), waiting_s(n),
-        throttled_s(n), periods(n), throttled_periods(n), ran(n), throttled(n), down(n), down_left(n), memory(n),
-        high_events(n), max_events(n), oom_events(n), cpu_pressure(n), memory_pressure(n), limits(n) {}
-  std::vector<double> quota, quota_left, backlog, stall, serve, rate;
-  std::vector<double> served, arrived, waiting_s, throttled_s;  // this tick
-  std::vector<int> periods, throttled_periods;                   // this tick
-  std::vector<char> ran, throttled, down;                       // this period / tick
-  std::vector<int> down_left;
-  std::vector<std::uint64_t> memory, high_events, max_events, oom_events;
-  std::vector<double> cpu_pressure, memory_pressure;  // avg10, percent
-  std::vector<policy::Limits> limits;
+// The CFS state of one container. The substep loop touches it 10 times a tick, so it is kept
+// together and the loop runs container by container whenever the node has room for all.
+struct Cfs {
+  double quota = kInf, quota_left = kInf, backlog = 0, stall = 0, rate = 1;
+  double served = 0, arrived = 0, unserved = 0, waiting_s = 0, throttled_s = 0;  // this tick
+  int periods = 0, throttled_periods = 0;                                         // this tick
+  bool ran = false, throttled = false;                                            // this period
+  bool down = false;                                                              // this tick
+};
+
+// What the container would run in a substep if the node had room: its backlog and the
+// arrivals, less the share reclaim stalls, within the quota left in the period.
+inline double offer(const Cfs& c, double arrive) {
+  return std::min((c.backlog + arrive) * (1 - c.stall), c.quota_left);
+}
+
+// Runs `served` core-seconds of the backlog and the arrivals (FIFO); what is left waits.
+inline void settle(Cfs& c, double arrive, double served, double dt, Histogram& delay_ms) {
+  double backlog = c.backlog + arrive - served;
+  if (backlog < kEpsilon) backlog = 0;
+  c.backlog = backlog;
+  c.quota_left -= served;
+  c.served += served;
+  c.arrived += arrive;
+  c.ran |= arrive > 0 || served > 0;
+  if (backlog > 0) {
+    c.unserved += std::min(arrive, backlog);
+    c.waiting_s += dt;
+    if (c.quota_left <= kEpsilon) {
+      c.throttled = true;
+      c.throttled_s += dt;
+    }
+    // The work arriving now waits for the whole backlog to drain at the limit.
+    delay_ms.add(backlog / c.rate * 1e3, arrive);
+  }
+}
+
+// A container down after an OOM kill: what arrives is lost.
+inline void lose(Cfs& c, double arrive) {
+  c.arrived += arrive;
+  c.unserved += arrive;
+}
+
+inline void end_period(Cfs& c) {
+  c.periods += c.ran;
+  c.throttled_periods += c.throttled;
+  c.ran = c.throttled = false;
+  c.quota_left = c.quota;
+}
+
+// The rest of a container's state, read and written once a tick.
+struct Memory {
+  std::uint64_t current = 0, high_events = 0, max_events = 0, oom_events = 0;
+  int down_left = 0;
+  double cpu_pressure = 0, memory_pressure = 0;  // avg10, percent
 };
 
 struct Totals {
-  double usage = 0, slack = 0, demand = 0, unserved = 0, lost = 0, memory = 0, memory_slack = 0;
-  double delay_zero_weight = 0;
+  double usage = 0, slack = 0, demand = 0, unserved = 0, memory = 0, memory_slack = 0;
+  double lost = 0;             // backlogs dropped by OOM kills and demand arriving while down
+  double arrived_down = 0;     // the latter alone
   std::uint64_t ooms = 0, writes = 0;
   Histogram waste, delay_ms;
 };
@@ -98,13 +139,13 @@ class PlotRecorder {
 
 double NextTick::peak_cores() const {
   const float* d = cpu_->data() + index_ * static_cast<std::size_t>(substeps_);
-  return *std::max_element(d, d + substeps_) + (*backlog_)[index_] / (substeps_ * kSubstepS);
+  return *std::max_element(d, d + substeps_) + *backlog_ / (substeps_ * kSubstepS);
 }
 
 double NextTick::unthrottled_cores() const {
   const float* d = cpu_->data() + index_ * static_cast<std::size_t>(substeps_);
   const int chunk = std::min(substeps_, period_steps_);
-  double peak = 0, carried = (*backlog_)[index_];
+  double peak = 0, carried = *backlog_;
   for (int start = 0; start < substeps_; start += chunk) {
     double work = carried;
     for (int j = start; j < std::min(substeps_, start + chunk); ++j) work += d[j] * kSubstepS;
@@ -154,7 +195,12 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
   sources.reserve(n);
   nexts.reserve(n);
   controllers.reserve(n);
-  State s(n);
+  std::vector<Cfs> cfs(n);
+  std::vector<Memory> mem(n);
+  std::vector<policy::Limits> limits(n);
+  std::vector<double> serve(n);
+  std::vector<char> period_ends(static_cast<std::size_t>(S));
+  std::vector<std::pair<int, int>> chunks;  // [first, last] substeps of each period inside the tick
   Totals total;
   PlotRecorder plots(w, o, ticks);
 
@@ -172,14 +218,13 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
 
   auto apply = [&](std::size_t i, const policy::Limits& wanted) {
     const policy::Limits q = quantize(wanted, period_s);
-    policy::Limits& cur = s.limits[i];
+    policy::Limits& cur = limits[i];
     total.writes += (q.cpu_cores != cur.cpu_cores) + (q.memory_high_bytes != cur.memory_high_bytes) +
                     (q.memory_max_bytes != cur.memory_max_bytes);
     if (q.cpu_cores != cur.cpu_cores) {
       // Writing cpu.max refills the period's runtime.
-      s.quota[i] = q.cpu_cores ? *q.cpu_cores * period_s : kInf;
-      s.quota_left[i] = s.quota[i];
-      s.rate[i] = q.cpu_cores ? *q.cpu_cores : w.node_cpu_cores;
+      cfs[i].quota = cfs[i].quota_left = q.cpu_cores ? *q.cpu_cores * period_s : kInf;
+      cfs[i].rate = q.cpu_cores ? *q.cpu_cores : w.node_cpu_cores;
     }
     cur = q;
   };
@@ -187,7 +232,7 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
   for (std::size_t i = 0; i < n; ++i) {
     const auto& spec = w.containers[i];
     sources.push_back(spec.make_source());
-    nexts.emplace_back(&next_cpu, &next_memory, &s.backlog, i, S, period_steps);
+    nexts.emplace_back(&next_cpu, &next_memory, &cfs[i].backlog, i, S, period_steps);
     policy::ControllerParams params;
     params.node_cpu_cores = w.node_cpu_cores;
     params.node_memory_bytes = w.node_memory_bytes;
@@ -197,18 +242,18 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
     PolicyView view{&spec, w.compression, &nexts[i], summaries ? &(*summaries)[i] : nullptr};
     controllers.push_back(policy.make(params, view));
     // The container starts with its declared limits, as a runtime would create it.
-    s.limits[i] = quantize({spec.cpu_bound_cores, std::nullopt, spec.memory_bound_bytes}, period_s);
-    s.quota[i] = s.quota_left[i] = *s.limits[i].cpu_cores * period_s;
-    s.rate[i] = *s.limits[i].cpu_cores;
+    limits[i] = quantize({spec.cpu_bound_cores, std::nullopt, spec.memory_bound_bytes}, period_s);
+    cfs[i].quota = cfs[i].quota_left = *limits[i].cpu_cores * period_s;
+    cfs[i].rate = *limits[i].cpu_cores;
   }
   generate_next(ticks > 0);
   for (std::size_t i = 0; i < n; ++i) {
     policy::Observation first;
     first.interval_s = tick_s;
     first.first = true;
-    first.cpu_limit_cores = s.limits[i].cpu_cores;
-    first.memory_high_bytes = s.limits[i].memory_high_bytes;
-    first.memory_max_bytes = s.limits[i].memory_max_bytes;
+    first.cpu_limit_cores = limits[i].cpu_cores;
+    first.memory_high_bytes = limits[i].memory_high_bytes;
+    first.memory_max_bytes = limits[i].memory_max_bytes;
     apply(i, controllers[i]->decide(first).limits);
   }
 
@@ -217,96 +262,121 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
     std::swap(cur_cpu, next_cpu);
     std::swap(cur_memory, next_memory);
     generate_next(tick + 1 < ticks);
-
-    // Memory first: an OOM kill takes the container down for the whole tick.
-    for (std::size_t i = 0; i < n; ++i) {
-      s.stall[i] = 0;
-      if (s.down_left[i] > 0) {
-        --s.down_left[i];
-        s.down[i] = 1;
-        s.memory[i] = 0;
-        continue;
-      }
-      s.down[i] = 0;
-      const std::uint64_t m = cur_memory[i];
-      const auto& l = s.limits[i];
-      if (l.memory_max_bytes && m > *l.memory_max_bytes) {
-        ++s.max_events[i];
-        ++s.oom_events[i];
-        ++total.ooms;
-        total.lost += s.backlog[i];
-        s.backlog[i] = 0;
-        s.down[i] = 1;
-        s.down_left[i] = restart_ticks - 1;
-        s.memory[i] = 0;
-        continue;
-      }
-      s.memory[i] = m;
-      if (l.memory_high_bytes && m > *l.memory_high_bytes) {
-        ++s.high_events[i];
-        const double high = static_cast<double>(*l.memory_high_bytes);
-        s.stall[i] = std::min(kMaxStall, (static_cast<double>(m) - high) / std::max(high, 1.0) * o.stall_gain);
+    chunks.clear();
+    for (int j = 0, first = 0; j < S; ++j) {
+      period_ends[j] = (tick * S + j + 1) % period_steps == 0;
+      if (period_ends[j] || j == S - 1) {
+        chunks.emplace_back(first, j);
+        first = j + 1;
       }
     }
 
-    // CPU in 10 ms substeps: first what each container could run, then the node's share.
-    for (int j = 0; j < S; ++j) {
-      double wanted = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        const double want = s.backlog[i] + cur_cpu[i * S + j] * dt;
-        const double serve = s.down[i] ? 0.0 : std::min(want * (1 - s.stall[i]), s.quota_left[i]);
-        s.serve[i] = serve;
-        wanted += serve;
+    // Memory first: an OOM kill takes the container down for the whole tick. On the way, the
+    // most the containers could run in one substep, to know whether the node can hold it.
+    double reach = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      Cfs& c = cfs[i];
+      Memory& m = mem[i];
+      c.stall = 0;
+      c.down = true;
+      m.current = 0;
+      if (m.down_left > 0) {
+        --m.down_left;
+        continue;
       }
-      const double share = wanted > node_step ? node_step / wanted : 1.0;
+      const std::uint64_t demand = cur_memory[i];
+      const auto& l = limits[i];
+      if (l.memory_max_bytes && demand > *l.memory_max_bytes) {
+        ++m.max_events;
+        ++m.oom_events;
+        ++total.ooms;
+        total.lost += c.backlog;
+        c.backlog = 0;
+        m.down_left = restart_ticks - 1;
+        continue;
+      }
+      c.down = false;
+      m.current = demand;
+      if (l.memory_high_bytes && demand > *l.memory_high_bytes) {
+        ++m.high_events;
+        const double high = static_cast<double>(*l.memory_high_bytes);
+        c.stall = std::min(kMaxStall, (static_cast<double>(demand) - high) / std::max(high, 1.0) * o.stall_gain);
+      }
+      const float* d = cur_cpu.data() + i * S;
+      float peak = 0;
+      for (int j = 0; j < S; ++j) peak = std::max(peak, d[j]);
+      reach += std::min(c.quota_left, c.backlog + peak * dt);
+    }
+
+    // CPU in 10 ms substeps.
+    if (reach <= node_step) {
+      // The node has room for everyone: each container on its own, a CFS period (or the part
+      // of it inside this tick) at a time.
       for (std::size_t i = 0; i < n; ++i) {
-        const double arrive = cur_cpu[i * S + j] * dt;
-        s.arrived[i] += arrive;
-        if (s.down[i]) {
-          total.unserved += arrive;
-          total.lost += arrive;
-          continue;
-        }
-        const double served = s.serve[i] * share;
-        double backlog = s.backlog[i] + arrive - served;
-        if (backlog < kEpsilon) backlog = 0;
-        s.backlog[i] = backlog;
-        s.quota_left[i] -= served;
-        s.served[i] += served;
-        if (arrive > 0 || served > 0) s.ran[i] = 1;
-        if (backlog > 0) {
-          total.unserved += std::min(arrive, backlog);
-          s.waiting_s[i] += dt;
-          if (s.quota_left[i] <= kEpsilon) {
-            s.throttled[i] = 1;
-            s.throttled_s[i] += dt;
+        Cfs& c = cfs[i];
+        const float* d = cur_cpu.data() + i * S;
+        for (const auto& [start, last] : chunks) {
+          double work = 0;
+          for (int j = start; j <= last; ++j) work += d[j];
+          work *= dt;
+          if (!c.down && c.backlog == 0 && c.stall == 0 && work <= c.quota_left) {
+            // Nothing waits: every substep's demand runs as it arrives, as settle() would.
+            c.quota_left -= work;
+            c.served += work;
+            c.arrived += work;
+            c.ran |= work > 0;
+          } else {
+            for (int j = start; j <= last; ++j) {
+              const double arrive = d[j] * dt;
+              if (c.down) {
+                lose(c, arrive);
+              } else {
+                settle(c, arrive, offer(c, arrive), dt, total.delay_ms);
+              }
+            }
           }
-          // The work arriving now waits for the whole backlog to drain at the limit.
-          total.delay_ms.add(backlog / s.rate[i] * 1e3, arrive);
-        } else {
-          total.delay_zero_weight += arrive;
+          if (period_ends[last]) end_period(c);
         }
       }
-      if ((tick * S + j + 1) % period_steps == 0) {
+    } else {
+      // Contention: each substep, the node's CPUs are shared in proportion to what each
+      // container could run.
+      for (int j = 0; j < S; ++j) {
+        double wanted = 0;
         for (std::size_t i = 0; i < n; ++i) {
-          s.periods[i] += s.ran[i];
-          s.throttled_periods[i] += s.throttled[i];
-          s.ran[i] = s.throttled[i] = 0;
-          s.quota_left[i] = s.quota[i];
+          serve[i] = cfs[i].down ? 0.0 : offer(cfs[i], cur_cpu[i * S + j] * dt);
+          wanted += serve[i];
+        }
+        const double share = wanted > node_step ? node_step / wanted : 1.0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const double arrive = cur_cpu[i * S + j] * dt;
+          if (cfs[i].down) {
+            lose(cfs[i], arrive);
+          } else {
+            settle(cfs[i], arrive, serve[i] * share, dt, total.delay_ms);
+          }
+          if (period_ends[j]) end_period(cfs[i]);
         }
       }
     }
 
     // Observe, measure, decide.
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& l = s.limits[i];
-      const double usage = s.served[i] / tick_s;
+      Cfs& c = cfs[i];
+      Memory& m = mem[i];
+      const auto& l = limits[i];
+      const double usage = c.served / tick_s;
       const double limit = l.cpu_cores.value_or(w.node_cpu_cores);
       total.usage += usage;
       total.slack += limit - usage;
-      total.demand += s.arrived[i];
+      total.demand += c.arrived;
+      total.unserved += c.unserved;
+      if (c.down) {
+        total.lost += c.arrived;
+        total.arrived_down += c.arrived;
+      }
       total.waste.add(std::max(0.0, limit - usage));
-      const double memory = static_cast<double>(s.memory[i]);
+      const double memory = static_cast<double>(m.current);
       const double memory_limit = l.memory_max_bytes ? static_cast<double>(*l.memory_max_bytes) : node_memory;
       total.memory += memory;
       total.memory_slack += memory_limit - memory;
@@ -315,38 +385,38 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
         plots.add(i, tick, {0, *std::max_element(d, d + S), usage, limit, static_cast<double>(cur_memory[i]), memory_limit});
       }
 
-      const double stall = s.down[i] ? 0.0 : s.stall[i];
-      s.cpu_pressure[i] = s.cpu_pressure[i] * pressure_keep + (1 - pressure_keep) * 100 * s.waiting_s[i] / tick_s;
-      s.memory_pressure[i] = s.memory_pressure[i] * pressure_keep + (1 - pressure_keep) * 100 * stall;
+      m.cpu_pressure = m.cpu_pressure * pressure_keep + (1 - pressure_keep) * 100 * c.waiting_s / tick_s;
+      m.memory_pressure = m.memory_pressure * pressure_keep + (1 - pressure_keep) * 100 * c.stall;
 
       policy::Observation ob;
       ob.interval_s = tick_s;
       ob.cpu_usage_cores = usage;
-      ob.cpu_throttled_periods = s.periods[i] ? static_cast<double>(s.throttled_periods[i]) / s.periods[i] : 0.0;
-      ob.cpu_throttled_s_per_s = s.throttled_s[i] / tick_s;
+      ob.cpu_throttled_periods = c.periods ? static_cast<double>(c.throttled_periods) / c.periods : 0.0;
+      ob.cpu_throttled_s_per_s = c.throttled_s / tick_s;
       ob.cpu_limit_cores = l.cpu_cores;
-      ob.cpu_pressure_some_avg10 = s.cpu_pressure[i];
-      ob.memory_current_bytes = s.memory[i];
-      ob.memory_working_set_bytes = s.memory[i];
+      ob.cpu_pressure_some_avg10 = m.cpu_pressure;
+      ob.memory_current_bytes = m.current;
+      ob.memory_working_set_bytes = m.current;
       ob.memory_high_bytes = l.memory_high_bytes;
       ob.memory_max_bytes = l.memory_max_bytes;
-      ob.memory_high_events = s.high_events[i];
-      ob.memory_max_events = s.max_events[i];
-      ob.oom_kill_events = s.oom_events[i];
-      ob.memory_pressure_some_avg10 = s.memory_pressure[i];
-      ob.reclaim_stall_s_per_s = stall;
+      ob.memory_high_events = m.high_events;
+      ob.memory_max_events = m.max_events;
+      ob.oom_kill_events = m.oom_events;
+      ob.memory_pressure_some_avg10 = m.memory_pressure;
+      ob.reclaim_stall_s_per_s = c.stall;
       apply(i, controllers[i]->decide(ob).limits);
 
-      s.served[i] = s.arrived[i] = s.waiting_s[i] = s.throttled_s[i] = 0;
-      s.periods[i] = s.throttled_periods[i] = 0;
-      s.high_events[i] = s.max_events[i] = s.oom_events[i] = 0;
+      c.served = c.arrived = c.unserved = c.waiting_s = c.throttled_s = 0;
+      c.periods = c.throttled_periods = 0;
+      m.high_events = m.max_events = m.oom_events = 0;
     }
     if (o.progress && (tick + 1) % progress_every == 0) o.progress(static_cast<double>(tick + 1) / ticks);
   }
 
   RunResult r;
   Metrics& m = r.metrics;
-  total.delay_ms.add(0, total.delay_zero_weight);
+  // Work that found no backlog waited 0 ms; lost work never ran and has no delay.
+  total.delay_ms.add(0, total.demand - total.arrived_down - total.delay_ms.total());
   m.relative_slack = total.usage > 0 ? total.slack / total.usage : 0;
   m.waste_p50 = total.waste.percentile(50);
   m.waste_p99 = total.waste.percentile(99);

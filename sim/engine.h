@@ -21,8 +21,8 @@ namespace ebb::sim {
 // The demand of the tick a controller is deciding for: only the oracle may hold one.
 class NextTick {
  public:
-  NextTick(const std::vector<float>* cpu, const std::vector<std::uint64_t>* memory,
-           const std::vector<double>* backlog, std::size_t index, int substeps, int period_steps)
+  NextTick(const std::vector<float>* cpu, const std::vector<std::uint64_t>* memory, const double* backlog,
+           std::size_t index, int substeps, int period_steps)
       : cpu_(cpu), memory_(memory), backlog_(backlog), index_(index), substeps_(substeps), period_steps_(period_steps) {}
   // The largest 10 ms demand of the next tick, plus what the backlog now adds over the tick.
   double peak_cores() const;
@@ -35,7 +35,7 @@ class NextTick {
  private:
   const std::vector<float>* cpu_;
   const std::vector<std::uint64_t>* memory_;
-  const std::vector<double>* backlog_;
+  const double* backlog_;
   std::size_t index_;
   int substeps_, period_steps_;
 };
@@ -70,7 +70,7 @@ struct EngineOptions {
   double restart_s = 1;     // an OOM-killed container is down this long; its demand is lost
   double stall_gain = 10;   // share of time stalled per relative excess of memory over memory.high
   std::vector<std::size_t> plot_containers;  // indices of the containers to record for plots
-  int plot_points = 500;
+  int plot_points = 300;
   std::function<void(double done)> progress;  // called now and then with the share done
 };
 

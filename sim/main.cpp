@@ -41,7 +41,7 @@ struct Options {
   double gcd_cpu_cores = 8;
   std::string gcd_memory = "16GiB";
   std::vector<std::size_t> plot = {0};
-  int plot_points = 500;
+  int plot_points = 300;
   bool progress = false;
 };
 

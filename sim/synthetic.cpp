@@ -27,6 +27,20 @@ constexpr BurstParams kMemorySpikes{1.0, 0.05, 3.0};
 
 const std::vector<std::string> kNames = {"steady", "diurnal", "onoff", "spikes", "steps", "phases", "leak", "memspike"};
 
+// White noise in [-1, 1): a fixed table read at a per-container offset. Drawing fresh numbers
+// for every 10 ms of every container dominated the run time; the table repeats after 655 s of
+// a container's demand, far beyond what any controller remembers of noise.
+constexpr std::uint32_t kNoiseMask = (1u << 16) - 1;
+const std::vector<float>& noise_table() {
+  static const std::vector<float> table = [] {
+    Rng rng(0x6e6f697365);
+    std::vector<float> t(kNoiseMask + 1);
+    for (float& v : t) v = static_cast<float>(2 * rng.uniform() - 1);
+    return t;
+  }();
+  return table;
+}
+
 struct Shape {
   double level_cores;
   double memory_bytes;
@@ -63,16 +77,17 @@ class SyntheticSource final : public DemandSource {
         tick_s_(o.tick_s),
         rng_(seed),
         bursts_(kind == SyntheticKind::spikes ? kSpikes : kOnOff, mix64(seed + 1)),
-        memory_spikes_(kMemorySpikes, mix64(seed + 2)) {}
+        memory_spikes_(kMemorySpikes, mix64(seed + 2)),
+        noise_(noise_table().data()),
+        noise_at_(static_cast<std::uint32_t>(mix64(seed + 3))) {}
 
   std::uint64_t next_tick(std::span<float> cpu) override {
     const double t = static_cast<double>(tick_++) * tick_s_;
     const double level = level_at(t);
-    for (float& c : cpu) {
-      double d = level * (1 + kNoise * (2 * rng_.uniform() - 1));
-      if (bursty()) d *= bursts_.step();
-      c = static_cast<float>(d);
-    }
+    const float base = static_cast<float>(level), amplitude = static_cast<float>(level * kNoise);
+    for (float& c : cpu) c = base + amplitude * noise_[noise_at_++ & kNoiseMask];
+    if (bursty())
+      for (float& c : cpu) c *= static_cast<float>(bursts_.step());
     double memory = shape_.memory_bytes * (1 + kMemoryNoise * (2 * rng_.uniform() - 1));
     if (kind_ == SyntheticKind::leak) memory *= 1 + kLeakGrowth * t / duration_s_;
     if (kind_ == SyntheticKind::memspike) memory *= memory_spikes_.step(tick_s_);
@@ -112,6 +127,8 @@ class SyntheticSource final : public DemandSource {
   double day_s_, duration_s_, tick_s_;
   Rng rng_;
   BurstProcess bursts_, memory_spikes_;
+  const float* noise_;
+  std::uint32_t noise_at_;
   std::int64_t tick_ = 0;
   double next_change_s_ = 0, step_level_ = 0;
   bool phase_b_ = true;  // flipped to A at t = 0

@@ -27,16 +27,6 @@ BurstProcess::BurstProcess(const BurstParams& p, std::uint64_t seed) : params_(p
   left_s_ = rng_.exponential(off_mean_s_);
 }
 
-double BurstProcess::step(double dt_s) {
-  if (params_.amplitude <= 0) return 1;
-  left_s_ -= dt_s;
-  if (left_s_ <= 0) {
-    on_ = !on_;
-    left_s_ = rng_.exponential(on_ ? params_.mean_s : off_mean_s_);
-  }
-  return on_ ? on_multiplier_ : off_multiplier_;
-}
-
 namespace {
 
 class SeriesSource final : public DemandSource {

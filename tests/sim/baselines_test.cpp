@@ -152,7 +152,7 @@ TEST_CASE("the peak oracle sets the next tick's 10 ms peak and memory") {
   std::vector<float> cpu(10, 0.5f);
   cpu[7] = 2.0f;
   std::vector<std::uint64_t> memory{300 * MiB};
-  std::vector<double> backlog{0};
+  double backlog = 0;
   NextTick next(&cpu, &memory, &backlog, 0, 10, 10);
   OracleController peak(next, OracleController::Cpu::peak), cfs(next, OracleController::Cpu::cfs);
   CHECK(*peak.decide(tick(0, 1)).limits.cpu_cores == Approx(2.0));

@@ -107,12 +107,12 @@ TEST_CASE("the oracles see the next tick: peak 10 ms demand, and the least limit
   std::vector<float> cpu(20, 1.0f);
   cpu[3] = 3.0f;  // tick of 20 substeps, CFS periods of 10
   std::vector<std::uint64_t> memory{123};
-  std::vector<double> backlog{0.0};
+  double backlog = 0;
   NextTick next(&cpu, &memory, &backlog, 0, 20, 10);
   CHECK(next.peak_cores() == Approx(3.0));
   CHECK(next.unthrottled_cores() == Approx(1.2));  // (3 + 9) x 10 ms over the first 100 ms
   CHECK(next.memory_bytes() == 123);
-  backlog[0] = 0.05;
+  backlog = 0.05;
   CHECK(next.peak_cores() == Approx(3.25));        // 0.05 core-s over 200 ms
   CHECK(next.unthrottled_cores() == Approx(1.7));  // the backlog counts in the first period
 }
