@@ -29,7 +29,7 @@ struct HeadroomParams {
   // log lambda moves by dual_rate x (violation - target) / target per tick: down by dual_rate
   // on a clean tick, up by up to dual_rate x (1 / target - 1) on a fully violated one, so it
   // settles where violations average the target.
-  double dual_rate = 0.03;
+  double dual_rate = 0.02;
   double lambda_initial = 20.0;
   double lambda_min = 1.0;
   double lambda_max = 2000.0;

@@ -17,7 +17,7 @@ struct CpuParams {
   // Censoring: on a throttled tick usage is only a lower bound of demand, which is taken as
   // max(usage x (1 + censored_inflation x throttled share of periods),
   //     usage / (1 - min(throttled seconds per second, max_throttled_share))).
-  double censored_inflation = 0.5;
+  double censored_inflation = 0.1;
   double max_throttled_share = 0.75;
   double objective_margin = 1.0;     // the price aims at this share of the objective
   double max_violation_weight = 10;  // cap of a tick's demand / mean demand in the violation
