@@ -2,6 +2,7 @@
 // tests/vm/probes/run.sh. A missing requirement is a failure here, not a skip: the VM is
 // supposed to provide everything.
 #include <poll.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -82,6 +84,24 @@ struct VmFixture {
   ebb::Result<std::unique_ptr<ProbeSource>> probes;
 };
 
+// Pins the calling thread to one CPU for its lifetime.
+class PinnedToCpu {
+ public:
+  explicit PinnedToCpu(int cpu) {
+    REQUIRE(::sched_getaffinity(0, sizeof(previous_), &previous_) == 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    REQUIRE(::sched_setaffinity(0, sizeof(one), &one) == 0);
+  }
+  ~PinnedToCpu() { ::sched_setaffinity(0, sizeof(previous_), &previous_); }
+  PinnedToCpu(const PinnedToCpu&) = delete;
+  PinnedToCpu& operator=(const PinnedToCpu&) = delete;
+
+ private:
+  cpu_set_t previous_;
+};
+
 // Touches `bytes` of fresh anonymous memory page by page, then holds it for `hold`.
 void allocate(std::size_t bytes, std::chrono::milliseconds hold) {
   constexpr std::size_t chunk = 1 << 20;
@@ -117,8 +137,8 @@ TEST_CASE_METHOD(VmFixture, "a: BPF CPU time per cgroup agrees with cpu.stat usa
   CHECK(stat_full > 1.5 * stat_third);  // the loads differ
   CHECK(bpf_full == Approx(stat_full).epsilon(0.05));
   CHECK(bpf_third == Approx(stat_third).epsilon(0.05));
-  WARN("a: full BPF " << bpf_full << " ms vs cpu.stat " << stat_full << " ms; third BPF " << bpf_third
-                      << " ms vs cpu.stat " << stat_third << " ms");
+  std::cout << "a: full BPF " << bpf_full << " ms vs cpu.stat " << stat_full << " ms; third BPF " << bpf_third
+            << " ms vs cpu.stat " << stat_third << " ms" << std::endl;
 }
 
 TEST_CASE_METHOD(VmFixture, "b: two CPU-bound cgroups sharing one CPU wait far longer to run than one alone") {
@@ -128,19 +148,41 @@ TEST_CASE_METHOD(VmFixture, "b: two CPU-bound cgroups sharing one CPU wait far l
   first->write("cpuset.cpus", "0");
   second->write("cpuset.cpus", "0");
   alone->write("cpuset.cpus", "1");
-  for (auto* cg : {first.get(), second.get(), alone.get()}) cg->spawn(ebb::testing::spin_forever);
+  // This process stays off the lone one's CPU, so that only the kernel's own threads can make
+  // it wait.
+  const PinnedToCpu pinned(0);
+  // Busy 90% of the time: CPU-bound, yet waking up often enough that even the lone one has
+  // dozens of samples, so a single stray kernel thread on its CPU does not make its p99.
+  for (auto* cg : {first.get(), second.get(), alone.get()}) cg->spawn([] { ebb::testing::duty_cycle(9ms, 10ms); });
   std::this_thread::sleep_for(3s);
 
-  const auto p99 = [&](const ScratchCgroup& cg) { return counters(cg).runq_latency.percentile_ns(0.99); };
-  const double shared_1 = p99(*first), shared_2 = p99(*second), solo = p99(*alone);
-  INFO("run-queue p99: shared " << shared_1 << " ns and " << shared_2 << " ns, alone " << solo << " ns");
-  CHECK(counters(*first).runq_latency.count > 10);
-  CHECK(shared_1 >= 1e6);  // the other spinner's slice, at least a millisecond
-  CHECK(shared_2 >= 1e6);
-  CHECK(shared_1 >= 4 * solo);
-  CHECK(shared_2 >= 4 * solo);
-  WARN("b: run-queue p99 shared " << shared_1 << " / " << shared_2 << " ns, alone " << solo << " ns (samples "
-                                  << counters(*alone).runq_latency.count << ")");
+  struct Waits {
+    double p99, mean;
+    std::uint64_t count;
+  };
+  const auto waits = [&](const ScratchCgroup& cg) {
+    const auto h = counters(cg).runq_latency;
+    return Waits{h.percentile_ns(0.99), h.count ? static_cast<double>(h.sum_ns) / static_cast<double>(h.count) : 0,
+                 h.count};
+  };
+  const Waits shared[] = {waits(*first), waits(*second)};
+  const Waits solo = waits(*alone);
+  std::ostringstream figures;
+  figures << "b: run-queue p99 shared " << shared[0].p99 / 1e6 << " / " << shared[1].p99 / 1e6 << " ms, alone "
+          << solo.p99 / 1e6 << " ms; mean shared " << shared[0].mean / 1e6 << " / " << shared[1].mean / 1e6
+          << " ms, alone " << solo.mean / 1e6 << " ms; samples " << shared[0].count << " / " << shared[1].count
+          << " / " << solo.count;
+  INFO(figures.str());
+  CHECK(solo.count > 10);
+  for (const auto& s : shared) {
+    CHECK(s.count > 10);
+    CHECK(s.p99 >= 1e6);  // the other one's slice: at least a millisecond
+    // Log2 buckets: twice is at least one bucket higher. Emulation makes even an idle CPU's
+    // wake-up take milliseconds, so the ratio is far smaller here than on hardware.
+    CHECK(s.p99 >= 2 * solo.p99);
+    CHECK(s.mean >= 3 * solo.mean);
+  }
+  std::cout << figures.str() << std::endl;
 }
 
 TEST_CASE_METHOD(VmFixture, "c: an OOM kill past memory.max arrives through the ring buffer within a tick") {
@@ -164,10 +206,11 @@ TEST_CASE_METHOD(VmFixture, "c: an OOM kill past memory.max arrives through the 
   CHECK(delivery_ms < 200);  // ebbd's default tick
   CHECK(counters(*victim).oom_kills >= 1);
   CHECK(victim->read("memory.events").find("oom_kill 0") == std::string::npos);
-  WARN("c: OOM kill of cgroup " << victim->id() << " delivered " << delivery_ms << " ms after the kill");
+  std::cout << "c: OOM kill of cgroup " << victim->id() << " delivered " << delivery_ms << " ms after the kill"
+            << std::endl;
 }
 
-TEST_CASE_METHOD(VmFixture, "d: reclaim stall under memory.high is reported for that cgroup, not an idle neighbour") {
+TEST_CASE_METHOD(VmFixture, "d: reclaim stall under memory.high is reported for that cgroup and not for an idle neighbour") {
   auto squeezed = child("squeezed");
   auto idle = child("idle");
   squeezed->write("memory.high", std::to_string(32 << 20));
@@ -187,5 +230,5 @@ TEST_CASE_METHOD(VmFixture, "d: reclaim stall under memory.high is reported for 
   CHECK(std::any_of(events.begin(), events.end(), [&](const auto& e) {
     return e.first.kind == Event::Kind::reclaim_stall && e.first.cgroup_id == squeezed->id();
   }));
-  WARN("d: reclaim stall squeezed " << stalled << " ns, idle neighbour " << neighbour << " ns");
+  std::cout << "d: reclaim stall squeezed " << stalled << " ns, idle neighbour " << neighbour << " ns" << std::endl;
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Issue 3's must-show a-d on a real kernel: the probes_vm_tests cases plus the probes' host
+# tests, inside the Debian 6.1 VM. One PASS/FAIL line each; exits non-zero if any fails.
+#   tests/vm/probes/run.sh [BUILD_DIR]      (default BUILD_DIR: build)
+# Outside the VM it runs itself again through scripts/vm-run.sh.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+build=$(cd "${1:-$repo/build}" && pwd) || exit 1
+if [[ -z ${EBB_IN_VM:-} ]]; then
+	exec "$repo/scripts/vm-run.sh" -t 900 -- "$repo/tests/vm/probes/run.sh" "$build"
+fi
+
+vm_tests=$build/bin/probes_vm_tests
+unit_tests=$build/bin/probes_tests
+for bin in "$vm_tests" "$unit_tests"; do
+	[[ -x $bin ]] || { echo "FAIL: $bin is not built (cmake --build $build --target ${bin##*/})"; exit 1; }
+done
+log=$(mktemp)
+failed=0
+
+# check NAME BINARY ARGS...: one line for the result, the figures the test printed, and the
+# whole output when it failed.
+check() {
+	local name=$1
+	shift
+	if "$@" >"$log" 2>&1; then
+		echo "PASS: $name"
+		grep -E '^[a-d]: ' "$log" | sed 's/^/      /'
+	else
+		echo "FAIL: $name"
+		sed 's/^/      /' "$log"
+		failed=1
+	fi
+}
+
+echo "kernel $(uname -r)"
+# No process substitution: the VM's /dev has no /dev/fd.
+names=$("$vm_tests" --list-test-names-only)
+while IFS= read -r name; do
+	[[ -n $name ]] && check "$name" "$vm_tests" "$name"
+done <<<"$names"
+check "probes_tests host:* on the VM kernel" "$unit_tests" "host:*"
+rm -f "$log"
+exit "$failed"
