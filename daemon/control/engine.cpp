@@ -68,7 +68,7 @@ void Engine::rescan() {
     if (!candidate.manageable) {
       if (!unmanageable_.count(candidate.path)) {
         spdlog::warn("cgroup {} is not manageable: {}", candidate.path, candidate.unmanageable_reason);
-        if (listener_) listener_->on_unmanageable(candidate.path, candidate.unmanageable_reason);
+        notify([&](EngineListener& l) { l.on_unmanageable(candidate.path, candidate.unmanageable_reason); });
       }
       unmanageable_[candidate.path] = candidate.unmanageable_reason;
       continue;
@@ -128,7 +128,7 @@ void Engine::adopt(const discovery::Candidate& candidate) {
   }
   spdlog::info("adopted {} ({}, id {})", c.name, c.path, c.id);
   auto [it, inserted] = containers_.emplace(c.path, std::move(c));
-  if (listener_) listener_->on_adopted(it->second);
+  notify([&](EngineListener& l) { l.on_adopted(it->second); });
 }
 
 void Engine::drop(std::map<std::string, Container>::iterator it, const std::string& why, bool restore_limits) {
@@ -138,7 +138,7 @@ void Engine::drop(std::map<std::string, Container>::iterator it, const std::stri
   containers_.erase(it);
   if (restore_limits) restore(path, id);
   else if (state_) (void)state_->forget(path);
-  if (listener_) listener_->on_dropped(path, why);
+  notify([&](EngineListener& l) { l.on_dropped(path, why); });
 }
 
 void Engine::restore(const std::string& path, std::uint64_t id) {
@@ -200,35 +200,86 @@ std::optional<Engine::Step> Engine::observe_and_decide(Container& c, const probe
   if (c.settings.mode == config::Mode::off) return std::nullopt;
   Step step{&c, std::move(*snapshot), c.controller->decide(o)};
   c.last_decision = step.decision;
+  c.wanted_cpu_cores = step.decision.limits.cpu_cores.value_or(node_.cpu_cores);
   ++c.decisions;
   return step;
 }
 
-void Engine::arbitrate(std::vector<Step>& steps) const {
+void Engine::set_group_budget(const std::string& group, std::optional<double> cpu_cores) {
+  if (cpu_cores) group_budgets_[group] = *cpu_cores;
+  else group_budgets_.erase(group);
+}
+
+std::map<std::string, Engine::GroupDemand> Engine::group_demand() const {
+  std::map<std::string, GroupDemand> out;
+  for (const auto& [path, c] : containers_) {
+    if (c.settings.group.empty()) continue;
+    auto& g = out[c.settings.group];
+    g.wanted_cpu_cores += c.wanted_cpu_cores;
+    g.used_cpu_cores += c.last_observation.cpu_usage_cores;
+    g.memory_bytes += c.last_observation.memory_current_bytes;
+    ++g.containers;
+  }
+  return out;
+}
+
+namespace {
+
+arbitration::Claim claim_of(const Container& c, double wanted) {
+  arbitration::Claim claim;
+  claim.wanted_cores = wanted;
+  claim.floor_cores = std::min(c.settings.bounds.cpu_min_cores, wanted);
+  claim.weight = c.settings.weight;
+  claim.priority = c.settings.priority;
+  return claim;
+}
+
+// Caps the CPU decisions of `members` so that they sum to at most `budget`, by arbitration.
+void cap(std::vector<policy::Decision*>& decisions, const std::vector<const Container*>& members, double budget,
+         const char* why) {
   std::vector<arbitration::Claim> claims;
   double wanted = 0;
-  for (const auto& s : steps) {
-    arbitration::Claim claim;
-    claim.wanted_cores = s.decision.limits.cpu_cores.value_or(node_.cpu_cores);
-    claim.floor_cores = std::min(s.container->settings.bounds.cpu_min_cores, claim.wanted_cores);
-    claim.weight = s.container->settings.weight;
-    claim.priority = s.container->settings.priority;
-    wanted += claim.wanted_cores;
-    claims.push_back(claim);
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    claims.push_back(claim_of(*members[i], decisions[i]->limits.cpu_cores.value_or(budget)));
+    wanted += claims.back().wanted_cores;
   }
-  const double budget = cpu_budget();
   if (wanted <= budget) return;
   auto grants = arbitration::arbitrate(claims, budget);
   if (!grants) {
     spdlog::error("arbitration failed: {}", grants.error().to_string());
     return;
   }
-  for (std::size_t i = 0; i < steps.size(); ++i) {
+  for (std::size_t i = 0; i < members.size(); ++i) {
     if ((*grants)[i] + 1e-9 < claims[i].wanted_cores) {
-      steps[i].decision.limits.cpu_cores = std::max((*grants)[i], 0.001);
-      steps[i].decision.reason += "; node arbitration: capped to its share of the CPU budget";
+      decisions[i]->limits.cpu_cores = std::max((*grants)[i], 0.001);
+      decisions[i]->reason += std::string("; ") + why;
     }
   }
+}
+
+}  // namespace
+
+void Engine::arbitrate(std::vector<Step>& steps) const {
+  // A budget group's containers share what ebb-manager gave this node for the group ...
+  std::map<std::string, std::pair<std::vector<policy::Decision*>, std::vector<const Container*>>> groups;
+  for (auto& s : steps) {
+    if (group_budgets_.count(s.container->settings.group)) {
+      auto& [decisions, members] = groups[s.container->settings.group];
+      decisions.push_back(&s.decision);
+      members.push_back(s.container);
+    }
+  }
+  for (auto& [group, entry] : groups) {
+    cap(entry.first, entry.second, group_budgets_.at(group), "budget group: capped to this node's share");
+  }
+  // ... and all containers share the node's CPU (or the node budget).
+  std::vector<policy::Decision*> decisions;
+  std::vector<const Container*> members;
+  for (auto& s : steps) {
+    decisions.push_back(&s.decision);
+    members.push_back(s.container);
+  }
+  cap(decisions, members, cpu_budget(), "node arbitration: capped to its share of the CPU budget");
 }
 
 void Engine::apply(Step& step, bool event_driven) {
@@ -255,7 +306,7 @@ void Engine::apply(Step& step, bool event_driven) {
   }
   if (record.error.empty()) c.reported_error.clear();
   log_decision(c, record);
-  if (listener_) listener_->on_decision(c, record);
+  notify([&](EngineListener& l) { l.on_decision(c, record); });
   c.history.push_back(std::move(record));
   if (c.history.size() > kHistory) c.history.pop_front();
 }

@@ -47,6 +47,7 @@ struct Container {
   std::optional<probes::CgroupCounters> last_probe;
   policy::Observation last_observation;
   std::optional<policy::Decision> last_decision;
+  double wanted_cpu_cores = 0;        // the controller's CPU decision before arbitration
   std::deque<DecisionRecord> history;  // newest last, bounded
   SteadyTime last_event_reaction{};
   std::uint64_t decisions = 0, limit_writes = 0, event_reactions = 0, events_suppressed = 0;
@@ -91,7 +92,18 @@ class Engine {
   void reconfigure(config::Config config);
   // Budget from ebb-manager or the API; nullopt: the node's capacity.
   void set_node_budget(std::optional<double> cpu_cores) { node_budget_ = cpu_cores; }
-  void set_listener(EngineListener* listener) { listener_ = listener; }
+  void add_listener(EngineListener* listener) { listeners_.push_back(listener); }
+  void remove_listener(EngineListener* listener) { std::erase(listeners_, listener); }
+  // CPU this node may give a budget group's containers (from ebb-manager); nullopt: no cap.
+  void set_group_budget(const std::string& group, std::optional<double> cpu_cores);
+  struct GroupDemand {
+    double wanted_cpu_cores = 0;   // what the controllers asked for before any cap
+    double used_cpu_cores = 0;
+    std::uint64_t memory_bytes = 0;
+    int containers = 0;
+  };
+  // Per budget group (containers whose settings name one), from the last tick.
+  std::map<std::string, GroupDemand> group_demand() const;
   // Settings set through the API, by selector; applied on top of the config's.
   void set_api_overrides(std::vector<config::Override> overrides);
 
@@ -126,7 +138,12 @@ class Engine {
   cgroup::LimitWriter& writer_;
   StateStore* state_;
   policy::ControllerFactory factory_;
-  EngineListener* listener_ = nullptr;
+  std::vector<EngineListener*> listeners_;
+  std::map<std::string, double> group_budgets_;
+  template <typename Fn>
+  void notify(Fn&& fn) const {
+    for (auto* l : listeners_) fn(*l);
+  }
   std::optional<double> node_budget_;
   std::vector<discovery::Selector> selectors_;
   std::vector<config::Override> api_overrides_;

@@ -19,6 +19,7 @@
 #include "daemon/control/state_store.h"
 #include "daemon/learner/learner.h"
 #include "daemon/policy/heuristic.h"
+#include "daemon/probes/probe_command.h"
 
 namespace {
 
@@ -150,7 +151,31 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", flags.state_dir, "where original limits are kept (default /var/lib/ebb)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error (default info)");
   app.set_version_flag("--version", std::string("ebbd ") + EBB_VERSION);
+
+  auto* probe = app.add_subcommand("probe", "attach the eBPF probes to the selected cgroups, print what they saw, exit");
+  std::string probe_duration = "5s", probe_output = "table";
+  probe->add_option("--duration", probe_duration, "how long to watch (default 5s)");
+  probe->add_option("-o,--output", probe_output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  probe->add_option("--config", flags.config_file, "TOML config file");
+  probe->add_option("--cgroup-root", flags.cgroup_root, "cgroup v2 mount point");
+  probe->add_option("--select", flags.select, "glob of cgroups to probe; repeatable");
   CLI11_PARSE(app, argc, argv);
+
+  if (*probe) {
+    auto configured = build_config(flags);
+    auto duration = parse_duration(probe_duration);
+    if (!configured || !duration) {
+      std::fprintf(stderr, "ebbd probe: %s\n",
+                   (!configured ? configured.error() : Error{"--duration: " + duration.error().message}).to_string().c_str());
+      return 2;
+    }
+    probes::ProbeCommandOptions options;
+    options.cgroup_root = configured->cgroup_root;
+    options.selectors = configured->select;
+    options.duration = *duration;
+    options.json = probe_output == "json";
+    return probes::run_probe_command(options, std::cout, std::cerr);
+  }
 
   auto logger = spdlog::stderr_color_mt("ebbd");
   spdlog::set_default_logger(logger);
@@ -188,7 +213,7 @@ int main(int argc, char** argv) {
   std::optional<ProbeTracking> tracking;
   if (probes) {
     tracking.emplace(probes.get());
-    engine.set_listener(&*tracking);
+    engine.add_listener(&*tracking);
   }
 
   boost::asio::io_context io;

@@ -256,3 +256,26 @@ TEST_CASE_METHOD(EngineFixture, "an unwritable state directory does not stop con
   CHECK(*fs.read_cpu_max("ebb.slice/web")->quota_usec > 10000u);
   CHECK(bad_store.find("ebb.slice/web"));  // still known in memory, for SIGTERM
 }
+
+TEST_CASE_METHOD(EngineFixture, "a budget group's containers share the node's group budget") {
+  config::Override group;
+  group.select = "ebb.slice/*";
+  group.settings.group = "shop";
+  cfg.overrides.push_back(group);
+  tree.write("ebb.slice/idle/cpu.max", "50000 100000\n");
+  tree.write("ebb.slice/web/cpu.max", "50000 100000\n");
+  auto engine = make_engine();
+  engine->set_group_budget("shop", 0.6);
+  engine->rescan();
+  engine->tick();
+  run_for_a_while("ebb.slice/web", 0.5, 0.9);
+  run_for_a_while("ebb.slice/idle", 0.5, 0.9);
+  engine->tick();
+  const double web = static_cast<double>(*fs.read_cpu_max("ebb.slice/web")->quota_usec) / 100000;
+  const double idle = static_cast<double>(*fs.read_cpu_max("ebb.slice/idle")->quota_usec) / 100000;
+  CHECK(web + idle <= 0.6 + 1e-3);
+  auto demand = engine->group_demand();
+  REQUIRE(demand.count("shop"));
+  CHECK(demand["shop"].containers == 2);
+  CHECK(demand["shop"].wanted_cpu_cores > 0.6);  // demand is reported before the cap
+}
