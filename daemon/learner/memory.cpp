@@ -28,8 +28,10 @@ void MemoryController::decide(const policy::Observation& o, policy::Limits& limi
   const double current_high = std::min(static_cast<double>(o.memory_high_bytes.value_or(~0ull)), ceiling);
   const double current_max = std::min(static_cast<double>(o.memory_max_bytes.value_or(~0ull)), ceiling);
 
+  // The first observation has no previous snapshot: its usage may read zero, and a jump from
+  // there would be taken for growth.
   if (previous_usage_ >= 0) largest_jump_ = std::max(largest_jump_ * jump_decay_, usage - previous_usage_);
-  previous_usage_ = usage;
+  previous_usage_ = o.first ? -1 : usage;
 
   const bool stalled = o.reclaim_stall_s_per_s > memory_.reclaim_stall_threshold;
   const bool pressured = o.memory_high_events > 0 || stalled ||

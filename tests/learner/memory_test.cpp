@@ -122,3 +122,20 @@ TEST_CASE("memory limits stay within the container's bounds") {
   CHECK(*l.memory_max_bytes == 1024 * MiB);
   CHECK(*l.memory_high_bytes <= 1024 * MiB);
 }
+
+TEST_CASE("the first observation's usage is not taken for growth") {
+  MemoryParams fast;
+  fast.max_half_life_s = 5;
+  MemoryController m(node(), fast);
+  Limits l{std::nullopt, 8192 * MiB, 8192 * MiB};
+  Observation first;
+  first.first = true;  // no previous snapshot: usage reads zero
+  first.memory_high_bytes = l.memory_high_bytes;
+  first.memory_max_bytes = l.memory_max_bytes;
+  std::string reason;
+  m.decide(first, l, reason);
+  for (int t = 0; t < 1000; ++t) l = step(m, 1000 * MiB, l).limits;
+  // Had 0 -> 1000 MiB counted as a jump, memory.max would hold usage + 2 x 1000 MiB.
+  CHECK(*l.memory_max_bytes < 1500 * MiB);
+  CHECK(*l.memory_max_bytes >= 1250 * MiB);
+}
