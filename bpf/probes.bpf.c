@@ -146,12 +146,20 @@ static __always_inline void send_event(__u32 kind, __u64 cgroup_id, __u64 value_
 	bpf_ringbuf_submit(event, 0);
 }
 
+/* Entries stay in the map when the wait ends (since_ns = 0) and are rewritten in place: an LRU
+ * update or delete costs an allocation or a list operation, a lookup does not. */
 static __always_inline void start_waiting(struct task_struct *task, __u64 cgroup_id, __u64 now)
 {
 	__u64 key = (__u64)task;
+	struct wait_start *wait = bpf_map_lookup_elem(&runq_waits, &key);
 	struct wait_start start = { .since_ns = now, .cgroup_id = cgroup_id };
 
-	bpf_map_update_elem(&runq_waits, &key, &start, BPF_ANY);
+	if (wait) {
+		wait->since_ns = now;
+		wait->cgroup_id = cgroup_id;
+	} else {
+		bpf_map_update_elem(&runq_waits, &key, &start, BPF_ANY);
+	}
 }
 
 static __always_inline int on_wakeup(struct task_struct *task)
@@ -241,12 +249,16 @@ static __always_inline void charge_stint(__u64 task, const struct task_sample *s
 	cpu->charged = ran;
 }
 
-static __always_inline void record_wait(struct wait_start *wait, __u64 now)
+/* `stats` are those of `known_cgroup_id`, reused when the waiting task is of the same cgroup. */
+static __always_inline void record_wait(struct wait_start *wait, __u64 now, __u64 known_cgroup_id,
+					struct ebb_cgroup_stats *stats)
 {
 	__u64 cgroup_id = wait->cgroup_id;
 	__u64 waited = now - wait->since_ns;
-	struct ebb_cgroup_stats *stats = bpf_map_lookup_elem(&tracked, &cgroup_id);
 
+	wait->since_ns = 0;
+	if (cgroup_id != known_cgroup_id || !stats)
+		stats = bpf_map_lookup_elem(&tracked, &cgroup_id);
 	if (!stats)
 		return;
 	stats->runq_count++;
@@ -266,6 +278,7 @@ int BPF_PROG(ebb_sched_switch, bool preempt, struct task_struct *prev, struct ta
 	struct ebb_cgroup_stats *stats = bpf_map_lookup_elem(&tracked, &prev_cgroup_id);
 	__u64 next_key = (__u64)next;
 	struct wait_start *wait;
+	__u64 now = 0;
 
 	if (stats) {
 		struct task_sample sample;
@@ -276,14 +289,13 @@ int BPF_PROG(ebb_sched_switch, bool preempt, struct task_struct *prev, struct ta
 		 * starts waiting for a CPU again. */
 		if (preempt || sample.state == 0) {
 			stats->involuntary_switches++;
-			start_waiting(prev, prev_cgroup_id, bpf_ktime_get_ns());
+			now = bpf_ktime_get_ns();
+			start_waiting(prev, prev_cgroup_id, now);
 		}
 	}
 	wait = bpf_map_lookup_elem(&runq_waits, &next_key);
-	if (wait) {
-		record_wait(wait, bpf_ktime_get_ns());
-		bpf_map_delete_elem(&runq_waits, &next_key);
-	}
+	if (wait && wait->since_ns)
+		record_wait(wait, now ? now : bpf_ktime_get_ns(), prev_cgroup_id, stats);
 	return 0;
 }
 

@@ -26,7 +26,7 @@ check() {
 	shift
 	if "$@" >"$log" 2>&1; then
 		echo "PASS: $name"
-		grep -E '^[a-d]: ' "$log" | sed 's/^/      /'
+		grep -E '^=> ' "$log" | sed 's/^/      /'
 	else
 		echo "FAIL: $name"
 		sed 's/^/      /' "$log"
