@@ -12,10 +12,12 @@ namespace {
 using policy::Decision;
 using policy::Observation;
 
-// The learner writes a reason every tick: std::to_chars is a tenth of snprintf's cost.
-void append(std::string& out, std::string_view label, double value, int precision) {
-  char buf[32];
-  const auto end = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed, precision).ptr;
+// The learner writes a reason every tick, so it is cheap: whole numbers (millicores, the
+// price rounded) through std::to_chars, a few dozen instructions each against hundreds for a
+// floating-point conversion.
+void append(std::string& out, std::string_view label, double value, double scale = 1000) {
+  char buf[24];
+  const auto end = std::to_chars(buf, buf + sizeof buf, std::llround(std::min(value * scale, 1e15))).ptr;
   out.append(label).append(buf, end);
 }
 
@@ -152,13 +154,14 @@ Decision LearnerController::decide(const Observation& raw) {
       d.source = "learner";
       d.reason.clear();
       d.reason.reserve(128);
-      append(d.reason, "forecast ", forecast, 3);
-      append(d.reason, " cores + headroom ", headroom, 3);
-      append(d.reason, " (error RMS ", scales[0], 3);
-      append(d.reason, "/", scales[1], 3);
-      append(d.reason, ", to peak ", scales[2], 3);
-      append(d.reason, ", price ", headroom_.lambda(), 0);
-      append(d.reason, "): limit ", learner_cpu, 3);
+      append(d.reason, "forecast ", forecast);
+      append(d.reason, "m + headroom ", headroom);
+      append(d.reason, "m (error RMS ", scales[0]);
+      append(d.reason, "m/", scales[1]);
+      append(d.reason, "m, to peak ", scales[2]);
+      append(d.reason, "m, price ", headroom_.lambda(), 1);
+      append(d.reason, "): limit ", learner_cpu);
+      d.reason += "m cores";
       d.limits.cpu_cores = learner_cpu;
     }
   }
