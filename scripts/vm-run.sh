@@ -288,6 +288,13 @@ trap 'echo "vm-run.sh: terminated; VM killed" >&2; exit 143' TERM HUP
 
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 echo "EBB_OUT=$(q "$outdir")" >"$ctl/params"
+# The guest's /tmp, /run and /dev/shm are fresh tmpfs: a checkout or a cwd living there (a CI
+# clone in /tmp, say) is carried over by bind mounts, or the guest could not see it.
+keep=()
+for dir in "$(pwd)" "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"; do
+	case $dir in /tmp/* | /run/* | /dev/shm/*) keep+=("$dir") ;; esac
+done
+echo "EBB_KEEP=$(q "${keep[*]}")" >>"$ctl/params"
 
 envs=("PATH=$PATH" "HOME=${HOME:-/root}" TERM=dumb EBB_IN_VM=1 "EBB_VM_OUT=$outdir")
 for v in "${passenv[@]}"; do
