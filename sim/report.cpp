@@ -65,13 +65,13 @@ std::string panel(const std::vector<PlotLine>& lines, double top, const char* un
       "<text x='{:.0f}' y='{:.0f}' font-size='11' text-anchor='end'>{:.0f} s</text>\n",
       kLeft, top, kWidth - kLeft - 10, kPanel, top + 10, y_max / scale, unit, top + kPanel, kWidth - 10,
       top + kPanel + 14, t_max);
-  std::string area = fmt::format("{:.1f},{:.1f}", x(0), y(0));
-  for (const auto& p : first) area += fmt::format(" {:.1f},{:.1f}", x(p.t_s), y(p.*demand));
-  area += fmt::format(" {:.1f},{:.1f}", x(t_max), y(0));
+  std::string area = fmt::format("{:.0f},{:.0f}", x(0), y(0));
+  for (const auto& p : first) area += fmt::format(" {:.0f},{:.0f}", x(p.t_s), y(p.*demand));
+  area += fmt::format(" {:.0f},{:.0f}", x(t_max), y(0));
   out += fmt::format("<polygon points='{}' fill='#ccc'/>\n", area);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     std::string pts;
-    for (const auto& p : lines[i].series.points) pts += fmt::format("{:.1f},{:.1f} ", x(p.t_s), y(p.*limit));
+    for (const auto& p : lines[i].series.points) pts += fmt::format("{:.0f},{:.0f} ", x(p.t_s), y(p.*limit));
     out += fmt::format("<polyline points='{}' fill='none' stroke='{}' stroke-width='1'/>\n", pts,
                        kColors[i % std::size(kColors)]);
   }

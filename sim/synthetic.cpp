@@ -85,7 +85,14 @@ class SyntheticSource final : public DemandSource {
     const double t = static_cast<double>(tick_++) * tick_s_;
     const double level = level_at(t);
     const float base = static_cast<float>(level), amplitude = static_cast<float>(level * kNoise);
-    for (float& c : cpu) c = base + amplitude * noise_[noise_at_++ & kNoiseMask];
+    const std::uint32_t at = noise_at_ & kNoiseMask;
+    noise_at_ += static_cast<std::uint32_t>(cpu.size());
+    if (at + cpu.size() <= kNoiseMask + 1) {
+      const float* noise = noise_ + at;  // contiguous: a loop the compiler vectorises
+      for (std::size_t j = 0; j < cpu.size(); ++j) cpu[j] = base + amplitude * noise[j];
+    } else {
+      for (std::size_t j = 0; j < cpu.size(); ++j) cpu[j] = base + amplitude * noise_[(at + j) & kNoiseMask];
+    }
     if (bursty())
       for (float& c : cpu) c *= static_cast<float>(bursts_.step());
     double memory = shape_.memory_bytes * (1 + kMemoryNoise * (2 * rng_.uniform() - 1));
