@@ -68,19 +68,24 @@ TEST_CASE("TreeWatcher reports an event queue overflow as a change and rewatches
     WARN("skipped: fs.inotify.max_queued_events is unreadable or too large to overflow quickly");
     return;
   }
-  // Tens of thousands of directories are created and removed: on a tmpfs where there is one,
-  // since a loaded disk makes that take minutes.
+  // Tens of thousands of mkdir/rmdir: on a tmpfs where there is one, since a loaded disk
+  // makes that take minutes.
   std::error_code ec;
   const auto shm = std::filesystem::path("/dev/shm");
   const FakeCgroupTree tree(std::filesystem::is_directory(shm, ec) ? shm : std::filesystem::temp_directory_path());
   auto watcher = open_watcher(tree.root());
-  // More creations than the queue holds: the last ones are lost, so only the rewatch after
-  // IN_Q_OVERFLOW can notice what happens inside the last directory.
-  const long count = limit + 100;
-  for (long i = 0; i < count; ++i) std::filesystem::create_directory(tree.root() / ("d" + std::to_string(i)));
+  // Creating and removing one directory fills the queue without needing thousands of watches
+  // (fs.inotify.max_user_watches is small in the test VM); the creation of "last" is then lost,
+  // so only the rewatch after IN_Q_OVERFLOW can notice what happens inside it.
+  const auto churn = tree.root() / "churn";
+  for (long i = 0; i < limit / 2 + 100; ++i) {
+    std::filesystem::create_directory(churn);
+    std::filesystem::remove(churn);
+  }
+  std::filesystem::create_directory(tree.root() / "last");
   CHECK(changed_after_wait(*watcher));
   CHECK_FALSE(watcher->drain());
-  std::filesystem::create_directory(tree.root() / ("d" + std::to_string(count - 1)) / "late");
+  std::filesystem::create_directory(tree.root() / "last" / "late");
   CHECK(changed_after_wait(*watcher));
 }
 
