@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -143,7 +144,8 @@ class BpfProbeSource final : public ProbeSource {
       : skel_(std::move(skel)),
         links_(std::move(links)),
         status_(std::move(status)),
-        per_cpu_(static_cast<std::size_t>(cpus)),
+        cpus_(static_cast<std::size_t>(cpus)),
+        per_cpu_(cpus_),
         ring_(nullptr, ring_buffer__free) {}
 
   Status open_ring_buffer() {
@@ -156,7 +158,7 @@ class BpfProbeSource final : public ProbeSource {
 
   Status track(std::uint64_t cgroup_id) override {
     if (tracked_.count(cgroup_id)) return ok_status();
-    const std::vector<ebb_cgroup_stats> zeros(per_cpu_.size());
+    const std::vector<ebb_cgroup_stats> zeros(cpus_);
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.tracked), &cgroup_id, zeros.data(), BPF_NOEXIST) != 0 &&
         errno != EEXIST) {
       return system_error("tracking cgroup id " + std::to_string(cgroup_id) + " in the eBPF map", {}, errno);
@@ -173,14 +175,25 @@ class BpfProbeSource final : public ProbeSource {
     return ok_status();
   }
 
+  // One syscall for all cgroups: with hundreds of them at a 100 ms tick, a lookup each would be
+  // most of ebbd's own CPU time.
   Result<std::unordered_map<std::uint64_t, CgroupCounters>> read() override {
     std::unordered_map<std::uint64_t, CgroupCounters> out;
+    const std::size_t cpus = cpus_;
+    keys_.resize(std::max<std::size_t>(tracked_.size(), 1));
+    per_cpu_.resize(keys_.size() * cpus);
     const int fd = bpf_map__fd(skel_->maps.tracked);
-    for (const auto id : tracked_) {
-      if (bpf_map_lookup_elem(fd, &id, per_cpu_.data()) != 0) {
-        return system_error("reading eBPF counters of cgroup id " + std::to_string(id), {}, errno);
+    std::uint64_t batch = 0;  // the kernel's cursor (a bucket index) between calls
+    for (bool first = true;; first = false) {
+      auto count = static_cast<__u32>(keys_.size());
+      const int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys_.data(), per_cpu_.data(),
+                                           &count, nullptr);
+      for (std::size_t i = 0; i < count; ++i) {
+        out.emplace(keys_[i], sum_per_cpu(std::span(per_cpu_).subspan(i * cpus, cpus)));
       }
-      out.emplace(id, sum_per_cpu(per_cpu_));
+      if (err == 0) continue;
+      if (err == -ENOENT) break;  // the end of the map
+      return system_error("reading eBPF counters", {}, -err);
     }
     return out;
   }
@@ -206,7 +219,9 @@ class BpfProbeSource final : public ProbeSource {
   Skeleton skel_;  // declared first: links and the ring buffer must go before the object
   std::vector<Link> links_;
   std::vector<ProbeStatus> status_;
-  std::vector<ebb_cgroup_stats> per_cpu_;
+  std::size_t cpus_;
+  std::vector<std::uint64_t> keys_;           // read()'s buffers, kept between ticks
+  std::vector<ebb_cgroup_stats> per_cpu_;     // cpus_ values per key
   RingBuffer ring_;
   std::unordered_set<std::uint64_t> tracked_;
   const std::function<void(const Event&)>* handler_ = nullptr;
