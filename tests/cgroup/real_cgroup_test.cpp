@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <string>
 
 #include "daemon/cgroup/cgroup.h"
@@ -46,6 +47,8 @@ TEST_CASE("real cgroup v2: snapshot, writers, read-back and cgroup id", "[real]"
   CHECK(s->memory_events_local);
   CHECK(s->memory_stat);
   CHECK(s->memory_pressure);
+  CHECK(s->cpu_pressure);
+  CHECK(s->io_pressure);
 
   struct stat st {};
   REQUIRE(::stat(child.dir().c_str(), &st) == 0);
@@ -98,4 +101,40 @@ TEST_CASE("real cgroup v2: a removed cgroup vanishes and its recreation has a ne
   const auto second_id = fs.cgroup_id(name);
   REQUIRE(second_id.ok());
   CHECK(*second_id != first_id);
+}
+
+TEST_CASE("real cgroup v2: the root and a cgroup without the memory controller snapshot cleanly", "[real]") {
+  const auto root = real_cgroup_root();
+  if (!root) {
+    WARN(kNoRealCgroupRoot);
+    return;
+  }
+  CgroupFs fs(*root);
+  // The root has no limits files at all.
+  const auto top = fs.snapshot("");
+  if (!top) FAIL(top.error().to_string());
+  CHECK(top->cpu_stat);
+  CHECK_FALSE(top->cpu_max);
+  CHECK_FALSE(top->memory_max);
+
+  const ScopedRealCgroup parent(*root, "ebb-real-cpuonly-" + std::to_string(::getpid()));
+  REQUIRE(fs.subtree_control(parent.relative()).value().empty());
+  {
+    std::ofstream control(parent.dir() / "cgroup.subtree_control");
+    control << "+cpu";
+  }
+  const std::string child = parent.relative() + "/child";
+  std::filesystem::create_directory(*root / child);
+  const auto s = fs.snapshot(child);
+  if (!s) FAIL(s.error().to_string());
+  CHECK(s->cpu_max);
+  CHECK(s->cpu_pressure);
+  CHECK(s->io_pressure);
+  CHECK_FALSE(s->memory_current);
+  CHECK_FALSE(s->memory_max);
+  CHECK_FALSE(s->memory_stat);
+  const auto write = fs.write_memory_max(child, 1 << 30);
+  REQUIRE_FALSE(write.ok());
+  CHECK_FALSE(write.error().vanished());
+  CHECK(write.error().errno_value == EOPNOTSUPP);
 }
