@@ -207,6 +207,7 @@ static __always_inline void sample_task(struct task_struct *task, struct task_sa
 	__u32 sum = bpf_core_field_offset(struct task_struct, se.sum_exec_runtime) - base;
 	__u32 prev_sum = bpf_core_field_offset(struct task_struct, se.prev_sum_exec_runtime) - base;
 	__u8 span[TASK_SPAN];
+	__u32 end;
 
 	if (prio + 4 > TASK_SPAN || sum + 8 > TASK_SPAN || prev_sum + 8 > TASK_SPAN) {
 		out->state = BPF_CORE_READ(task, __state);
@@ -215,7 +216,11 @@ static __always_inline void sample_task(struct task_struct *task, struct task_sa
 		out->prev_sum_exec_runtime = BPF_CORE_READ(task, se.prev_sum_exec_runtime);
 		return;
 	}
-	bpf_probe_read_kernel(span, sizeof(span), (void *)task + base);
+	/* Up to the last field needed: a constant once relocated, so the verifier bounds it. */
+	end = (sum > prev_sum ? sum : prev_sum) + 8;
+	if (prio + 4 > end)
+		end = prio + 4;
+	bpf_probe_read_kernel(span, end, (void *)task + base);
 	out->state = *(__u32 *)span;
 	out->prio = *(int *)(span + prio);
 	out->sum_exec_runtime = *(__u64 *)(span + sum);

@@ -22,10 +22,15 @@ untracked=$root/ebb-bench-probes-other-$$
 stats_before=$(cat /proc/sys/kernel/bpf_stats_enabled)
 driver_pid=
 cleanup() {
-	[[ -n $driver_pid ]] && kill "$driver_pid" 2>/dev/null && wait "$driver_pid" 2>/dev/null
+	local rc=$?
+	if [[ -n $driver_pid ]]; then
+		kill "$driver_pid" 2>/dev/null || true
+		wait "$driver_pid" 2>/dev/null || true
+	fi
 	echo "$stats_before" >/proc/sys/kernel/bpf_stats_enabled
-	rmdir "$tracked" "$untracked" 2>/dev/null
+	rmdir "$tracked" "$untracked" 2>/dev/null || true
 	rm -rf "$tmp"
+	exit "$rc"
 }
 trap cleanup EXIT
 
@@ -54,10 +59,10 @@ measure() {
 	rate=$(sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" 2 "$3"' sh "$cgroup" "$tmp/switch_load" "$seconds")
 	snapshot >"$tmp/after"
 	echo "== load in a $label cgroup: $rate"
-	printf '%-18s %12s %12s %10s\n' program events events/s ns/event
+	printf '%-26s %10s %10s %9s\n' program events events/s ns/event
 	join "$tmp/before" "$tmp/after" | awk -v s="$seconds" '{
 		n = $5 - $3; t = $4 - $2
-		printf "%-18s %12d %12d %10.1f\n", $1, n, n / s, n ? t / n : 0
+		printf "%-26s %10d %10d %9.1f\n", $1, n, n / s, n ? t / n : 0
 	}'
 }
 
