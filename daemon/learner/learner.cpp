@@ -88,11 +88,13 @@ double LearnerController::demand(const Observation& o) const {
 
 // The objective's error signal, weighted by the tick's demand over its recent mean so that its
 // average is a share of demand, like the throttled fraction: the throttled share of periods
-// (a throttled period delays the rest of its work, and the backlog delays the next period's)
-// or, for a run-queue latency objective, how far the tick's p99 overshot the target (as a
-// share, capped at 1).
+// (a throttled period delays the rest of its work, and the backlog delays the next period's),
+// but no more than throttled_time_weight x the share of the interval spent throttled; or, for
+// a run-queue latency objective, how far the tick's p99 overshot the target (as a share,
+// capped at 1).
 double LearnerController::violation(const Observation& o, double demand) const {
-  double v = std::clamp(o.cpu_throttled_periods, 0.0, 1.0);
+  double v = std::min(std::clamp(o.cpu_throttled_periods, 0.0, 1.0),
+                      cpu_.throttled_time_weight * std::clamp(o.cpu_throttled_s_per_s, 0.0, 1.0));
   const auto& target = params_.objective.runq_latency_p99_us;
   if (target && *target > 0 && o.runq_latency_p99_us)
     v = std::max(v, std::clamp(*o.runq_latency_p99_us / *target - 1, 0.0, 1.0));

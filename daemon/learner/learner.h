@@ -21,6 +21,9 @@ struct CpuParams {
   double max_throttled_share = 0.75;
   double objective_margin = 1.0;     // the price aims at this share of the objective
   double max_violation_weight = 10;  // cap of a tick's demand / mean demand in the violation
+  // A tick throttled only briefly counts as that share of the interval times this (the work
+  // that then waits for the backlog to drain counts too), not as a wholly throttled tick.
+  double throttled_time_weight = 5;
   double throttled_boost = 1.0;   // on throttling: limit >= current x (1 + this x share)
   double min_sigma_share = 0.02;  // sigma >= this x forecast ...
   double min_sigma_cores = 0.005; // ... and >= this: a floor against a too-quiet fit
