@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   app.add_option("--burst-amplitude", o.burst_amplitude, "Bursts inside each trace step: peak = (1 + A) x level");
   app.add_option("--gcd-cpu-cores", o.gcd_cpu_cores, "Cores that 100% CPU of the GCD traces stands for");
   app.add_option("--gcd-memory", o.gcd_memory, "Memory that 100% of the GCD traces stands for");
-  app.add_option("--plot", o.plot, "Indices of the containers to plot in each workload");
+  app.add_option("--plot", o.plot, "Indices of the containers to plot in each workload, e.g. 0,5")->delimiter(',');
   app.add_option("--plot-points", o.plot_points, "Points per plotted line");
   app.add_flag("--progress", o.progress, "Show progress on stderr even when it is not a terminal");
   CLI11_PARSE(app, argc, argv);

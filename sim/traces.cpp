@@ -28,7 +28,7 @@ bool parse_number(std::string_view s, T& out) {
 }
 
 Error at(std::string_view source, std::size_t line, const std::string& message) {
-  return Error{std::string(source) + ":" + std::to_string(line) + ": " + message, std::string(source)};
+  return Error{std::string(source) + ":" + std::to_string(line) + ": " + message};
 }
 
 // Calls f(line_number, line) for each line of text.
