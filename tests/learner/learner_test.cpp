@@ -179,3 +179,23 @@ TEST_CASE("closed loop, demand that steps between levels: throttling stays withi
   CHECK(r.throttled_fraction <= 0.01);
   CHECK(r.relative_slack < 0.3);
 }
+
+TEST_CASE("a run-queue latency objective: latency over target buys headroom as throttling would") {
+  auto p = node();
+  p.objective.runq_latency_p99_us = 500;
+  auto calm = learner_factory({})(p);
+  auto late = learner_factory({})(p);
+  std::mt19937_64 rng(4);
+  std::uniform_real_distribution<double> noise(0.95, 1.05);
+  double calm_limit = 2, late_limit = 2;
+  for (int t = 0; t < 600; ++t) {
+    const double usage = noise(rng);
+    auto a = steady(usage, calm_limit);
+    a.runq_latency_p99_us = 200;
+    auto b = steady(usage, late_limit);
+    b.runq_latency_p99_us = t % 10 == 0 ? 2000 : 200;  // every tenth tick far over target
+    calm_limit = *calm->decide(a).limits.cpu_cores;
+    late_limit = *late->decide(b).limits.cpu_cores;
+  }
+  CHECK(late_limit > calm_limit * 1.05);
+}
