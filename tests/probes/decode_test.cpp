@@ -47,6 +47,59 @@ TEST_CASE("per-CPU copies of a cgroup's counters are summed field by field") {
   CHECK(c.throttle_episodes == 7);
 }
 
+// Recorded in the VM (Debian 6.1, 2 CPUs): a lookup of the tracked map for a cgroup whose
+// process ran about 2 s, was preempted 216 times and was then OOM-killed on CPU 1. Fields in
+// ebb_cgroup_stats order: cpu_ns, runq_count, runq_sum_ns, 32 buckets, involuntary_switches,
+// reclaim_stall_ns, oom_kills, throttle_episodes.
+constexpr std::uint64_t kRecordedPerCpu[2][39] = {
+    {88983733, 20, 3836640, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 6, 4, 1, 3, 1, 0, 0, 0, 1,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0},
+    {2033067473, 196, 31246000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 66, 86, 6, 9, 17, 5, 3, 1, 1, 0,
+     0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 196, 0, 1, 0},
+};
+
+TEST_CASE("recorded per-CPU values of a real cgroup sum to its counters and percentiles") {
+  static_assert(sizeof(kRecordedPerCpu[0]) == sizeof(ebb_cgroup_stats));
+  std::vector<ebb_cgroup_stats> per_cpu(2);
+  std::memcpy(per_cpu.data(), kRecordedPerCpu, sizeof(kRecordedPerCpu));
+
+  const auto c = sum_per_cpu(per_cpu);
+  CHECK(c.cpu_ns == 2'122'051'206);
+  CHECK(c.runq_latency.count == 216);
+  CHECK(c.runq_latency.sum_ns == 35'082'640);
+  CHECK(c.runq_latency.buckets[13] == 92);
+  CHECK(c.involuntary_switches == 216);
+  CHECK(c.reclaim_stall_ns == 0);
+  CHECK(c.oom_kills == 1);
+  CHECK(c.throttle_episodes == 0);
+  CHECK(c.runq_latency.percentile_ns(0.5) == 16384);    // rank 108 of 216 is in [8, 16) us
+  CHECK(c.runq_latency.percentile_ns(0.99) == 4194304);  // rank 214 is in [2, 4) ms
+}
+
+TEST_CASE("recorded ring-buffer records decode to what the kernel sent") {
+  // An OOM kill in cgroup 23 (VM, Debian 6.1) and a 9.7 ms run-queue wait in cgroup 2001
+  // (host, 6.18), as ring_buffer__consume handed them over.
+  const std::uint8_t oom_kill[] = {0x80, 0xa0, 0x2d, 0x60, 0x06, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00,
+                                   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+  const std::uint8_t runq_wait[] = {0xc9, 0x28, 0x00, 0x63, 0x2a, 0x04, 0x00, 0x00, 0xd1, 0x07, 0x00,
+                                    0x00, 0x00, 0x00, 0x00, 0x00, 0x13, 0x86, 0x94, 0x00, 0x00, 0x00,
+                                    0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+  const auto oom = decode_event(std::as_bytes(std::span(oom_kill)));
+  REQUIRE(oom.ok());
+  CHECK(oom->kind == Event::Kind::oom_kill);
+  CHECK(oom->cgroup_id == 23);
+  CHECK(oom->value_ns == 0);
+  CHECK(oom->timestamp_ns == 27383406720);
+
+  const auto wait = decode_event(std::as_bytes(std::span(runq_wait)));
+  REQUIRE(wait.ok());
+  CHECK(wait->kind == Event::Kind::runq_latency);
+  CHECK(wait->cgroup_id == 2001);
+  CHECK(wait->value_ns == 9'733'651);
+  CHECK(wait->timestamp_ns == 4580096092361);
+}
+
 TEST_CASE("no CPUs sum to zero counters") {
   const auto c = sum_per_cpu({});
   CHECK(c.cpu_ns == 0);
