@@ -9,13 +9,14 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD_DIR:-$root/build}
-out=${OUT:-$root/sim/results}
-gcd=${GCD_DIR:-$root/../shared/traces/google-2011-gcd}
+cd "$root"  # relative paths below, so that the reports quote commands anyone can rerun
+build=${BUILD_DIR:-build}
+out=${OUT:-sim/results}
+gcd=${GCD_DIR:-../shared/traces/google-2011-gcd}
 
-cmake -S "$root" -B "$build" >/dev/null
+cmake -S . -B "$build" >/dev/null
 cmake --build "$build" -j"${JOBS:-2}" --target ebb-sim
-sim=$build/bin/ebb-sim
+sim=$(realpath "$build/bin/ebb-sim")
 
 "$sim" --format synthetic --seed 1 --plot 0 --report "$out/synthetic" "$@"
 "$sim" --format gcd --trace-dir "$gcd" --plot 0,800 --report "$out/gcd" "$@"
