@@ -7,12 +7,12 @@
 namespace ebb::learner {
 
 struct ForecasterParams {
-  double forgetting = 0.97;
-  double initial_covariance = 100;
+  double forgetting = 0.97;           // RLS lambda: remembers about 1 / (1 - lambda) ticks
+  double initial_covariance = 100;    // P0 = this x I; trace(P) is kept under kFeatures x this
   double residual_decay_fast = 0.9;   // EWMAs of squared errors: a few ticks ...
   double residual_decay_slow = 0.995;  // ... and about a minute at 0.1 s ticks
   double slow_mean_decay = 0.9;   // EWMA that gives the regression a level to revert to
-  double long_mean_decay = 0.99;
+  double long_mean_decay = 0.99;  // the mean that weighs a tick's violation by its demand
   double peak_decay = 0.998;      // per tick: the recent peak fades, half-life ~350 ticks
 };
 

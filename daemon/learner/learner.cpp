@@ -1,10 +1,10 @@
 #include "daemon/learner/learner.h"
 
 #include <algorithm>
-#include <cmath>
 #include <charconv>
-#include <string_view>
+#include <cmath>
 #include <memory>
+#include <string_view>
 
 namespace ebb::learner {
 namespace {
@@ -128,7 +128,7 @@ Decision LearnerController::decide(const Observation& raw) {
       headroom_.score(pending_->forecast, pending_->scales, y);
       guard_.score(pending_->learner_limit, pending_->heuristic_limit, y, headroom_.lambda());
     }
-    headroom_.price(violation(o, y), cpu_.objective_margin * params_.objective.throttled_fraction);
+    headroom_.price(violation(o, y), params_.objective.throttled_fraction);
     forecaster_.observe(y);
 
     const double forecast = forecaster_.forecast();

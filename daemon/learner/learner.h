@@ -19,7 +19,6 @@ struct CpuParams {
   //     usage / (1 - min(throttled seconds per second, max_throttled_share))).
   double censored_inflation = 0.1;
   double max_throttled_share = 0.75;
-  double objective_margin = 1.0;     // the price aims at this share of the objective
   double max_violation_weight = 10;  // cap of a tick's demand / mean demand in the violation
   // A tick throttled only briefly counts as that share of the interval times this (the work
   // that then waits for the backlog to drain counts too), not as a wholly throttled tick.
