@@ -250,11 +250,14 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source)
     r.expect_only({"patterns"});
     r.read_strings("patterns", config.select);
     if (r.error) return *r.error;
-    for (const auto& element : *(*select)["patterns"].as_array()) {
-      auto parsed = discovery::Selector::parse(*element.value<std::string>());
-      if (!parsed) {
-        r.fail(element, "select.patterns: " + parsed.error().message);
-        return *r.error;
+    // A [select] table without patterns keeps the default selection (found by fuzzing).
+    if (const auto* patterns = (*select)["patterns"].as_array()) {
+      for (const auto& element : *patterns) {
+        auto parsed = discovery::Selector::parse(*element.value<std::string>());
+        if (!parsed) {
+          r.fail(element, "select.patterns: " + parsed.error().message);
+          return *r.error;
+        }
       }
     }
   }

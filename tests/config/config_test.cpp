@@ -25,6 +25,13 @@ TEST_CASE("an empty config gives the documented defaults") {
   CHECK(c->policy == PolicyKind::learner);
 }
 
+// Found by fuzzing (tests/fuzz/corpus/config/select-without-patterns.toml): this crashed.
+TEST_CASE("a [select] table without patterns keeps the default selection") {
+  auto c = parse_config("[select]\n", "ebbd.toml");
+  REQUIRE(c.ok());
+  CHECK(c->select == std::vector<std::string>{"ebb.slice/*"});
+}
+
 TEST_CASE("a full config is read into the structs") {
   auto c = parse_config(R"(
 [daemon]
