@@ -3,10 +3,8 @@
 #include <memory>
 
 #include "daemon/policy/heuristic.h"
-#include "sim/baselines.h"
-#ifdef EBB_SIM_HAVE_LEARNER
 #include "daemon/learner/learner.h"
-#endif
+#include "sim/baselines.h"
 
 namespace ebb::sim {
 
@@ -37,9 +35,7 @@ std::vector<SimPolicy> make_policies() {
     return std::make_unique<AutothrottleController>(p);
   }));
   out.push_back(daemon_policy("ebb-heuristic", policy::heuristic_factory()));
-#ifdef EBB_SIM_HAVE_LEARNER
   out.push_back(daemon_policy("ebb", learner::learner_factory()));
-#endif
   for (auto cpu : {OracleController::Cpu::peak, OracleController::Cpu::cfs}) {
     out.push_back({cpu == OracleController::Cpu::peak ? "oracle" : "oracle-cfs",
                    [cpu](const policy::ControllerParams&, const PolicyView& v) {

@@ -9,7 +9,8 @@ using namespace ebb::sim;
 TEST_CASE("policies are chosen by name, every one with 'all'") {
   auto all = select_policies("all");
   REQUIRE(all);
-  for (const char* name : {"static", "vpa", "autopilot", "escra", "autothrottle", "ebb-heuristic", "oracle", "oracle-cfs"}) {
+  for (const char* name :
+       {"static", "vpa", "autopilot", "escra", "autothrottle", "ebb-heuristic", "ebb", "oracle", "oracle-cfs"}) {
     INFO(name);
     CHECK(std::count_if(all->begin(), all->end(), [&](const SimPolicy& p) { return p.name == name; }) == 1);
   }
