@@ -214,7 +214,7 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source)
   if (const auto* daemon = root["daemon"].as_table()) {
     TableReader r(*daemon, "daemon", source);
     r.expect_only({"cgroup_root", "state_dir", "tick", "dry_run", "restore_on_exit", "log_level", "policy",
-                   "decision_log", "node_cpus", "node_memory", "probes", "event_min_interval"});
+                   "decision_log", "node_cpus", "node_memory", "probes", "react_to_events", "event_min_interval"});
     r.read("cgroup_root", config.cgroup_root);
     r.read("state_dir", config.state_dir);
     r.read_duration("tick", config.tick);
@@ -236,6 +236,7 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source)
     r.read_bytes("node_memory", memory);
     config.node_memory_bytes = memory.value_or(0);
     r.read("probes", config.probes);
+    r.read("react_to_events", config.react_to_events);
     r.read_duration("event_min_interval", config.event_min_interval);
     if (r.error) return *r.error;
     if (config.tick < kMinTick || config.tick > kMaxTick) {

@@ -65,6 +65,7 @@ struct Config {
   double node_cpu_cores = 0;                           // 0: detect
   std::uint64_t node_memory_bytes = 0;                 // 0: detect
   bool probes = true;                                  // try to load the eBPF probes
+  bool react_to_events = true;                         // decide at once on probe/PSI events
   std::chrono::nanoseconds event_min_interval = std::chrono::milliseconds(50);  // per container
   std::vector<std::string> select = {"ebb.slice/*"};
   ContainerSettings defaults;

@@ -8,17 +8,89 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <list>
 #include <optional>
+
+#include "daemon/probes/psi_trigger.h"
 
 namespace ebb::control {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// PSI triggers on each managed cgroup's cpu and memory pressure: the event source when the eBPF
+// probes are not loaded. A stall of 50 ms within 500 ms (10%) calls for a decision at once.
+class PressureTriggers final : public EngineListener {
+ public:
+  PressureTriggers(asio::io_context& io, Engine& engine) : io_(io), engine_(engine) {}
+  ~PressureTriggers() override {
+    for (auto& w : watches_) w.descriptor.release();  // the PsiTrigger closes its fd
+  }
+
+  void on_adopted(const Container& c) override {
+    using namespace std::chrono_literals;
+    for (auto resource : {probes::PressureResource::cpu, probes::PressureResource::memory}) {
+      auto trigger = probes::PsiTrigger::open(engine_.config().cgroup_root / c.path, resource, 50ms, 500ms);
+      if (!trigger) {
+        if (!warned_) spdlog::warn("no PSI trigger on {} ({}); reacting on ticks only", c.path, trigger.error().to_string());
+        warned_ = true;
+        continue;
+      }
+      const int fd = trigger->fd();
+      auto& w = watches_.emplace_back(Watch{c.path, c.id, resource, std::move(*trigger), asio::posix::stream_descriptor(io_, fd)});
+      wait(w);
+    }
+  }
+
+  void on_dropped(const std::string& path, const std::string&) override {
+    for (auto it = watches_.begin(); it != watches_.end();) {
+      if (it->path != path) {
+        ++it;
+        continue;
+      }
+      it->descriptor.cancel();
+      it->descriptor.release();
+      it = watches_.erase(it);
+    }
+  }
+
+ private:
+  struct Watch {
+    std::string path;
+    std::uint64_t id;
+    probes::PressureResource resource;
+    probes::PsiTrigger trigger;
+    asio::posix::stream_descriptor descriptor;
+  };
+
+  void wait(Watch& w) {
+    // The Watch lives in a std::list, so its address is stable until on_dropped erases it,
+    // which cancels the wait first (the handler then sees operation_aborted and stops).
+    w.descriptor.async_wait(asio::posix::stream_descriptor::wait_error, [this, &w](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto fired = w.trigger.wait(std::chrono::milliseconds(0));
+      if (!fired) return;  // POLLERR: the cgroup is gone; the tree watcher drops it
+      const char* why = w.resource == probes::PressureResource::cpu ? "cpu pressure" : "memory pressure";
+      engine_.react(w.id, why, std::chrono::steady_clock::now());
+      wait(w);
+    });
+  }
+
+  asio::io_context& io_;
+  Engine& engine_;
+  std::list<Watch> watches_;
+  bool warned_ = false;
+};
+
+}  // namespace
 
 struct EventLoop::Impl {
   Impl(asio::io_context& io, Engine& engine, probes::ProbeSource* probes, LoopHooks hooks)
       : io(io), engine(engine), probes(probes), hooks(std::move(hooks)), timer(io), signals(io, SIGTERM, SIGINT, SIGHUP) {}
 
   ~Impl() {
+    if (pressure) engine.remove_listener(&*pressure);
     // The descriptors' fds belong to the watcher and the probes; Asio must not close them.
     if (tree_events) tree_events->release();
     if (probe_events) probe_events->release();
@@ -37,8 +109,15 @@ struct EventLoop::Impl {
   bool notified_ready = false;
   bool watchdog = false;
   std::optional<Error> failure;
+  std::optional<PressureTriggers> pressure;
 
   void start() {
+    const bool react = engine.config().react_to_events;
+    if (!react) spdlog::info("event reactions off (react_to_events = false): decisions on ticks only");
+    if (!probes && react) {
+      pressure.emplace(io, engine);
+      engine.add_listener(&*pressure);
+    }
     auto watcher_or = discovery::TreeWatcher::open(engine.config().cgroup_root);
     if (watcher_or) {
       watcher = std::move(*watcher_or);
@@ -48,7 +127,7 @@ struct EventLoop::Impl {
       spdlog::warn("no inotify on the cgroup tree ({}); new cgroups are found every tick",
                    watcher_or.error().to_string());
     }
-    if (probes && probes->event_fd() >= 0) {
+    if (probes && react && probes->event_fd() >= 0) {
       probe_events.emplace(io, probes->event_fd());
       wait_probe_events();
     }

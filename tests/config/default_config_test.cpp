@@ -18,6 +18,8 @@ TEST_CASE("scripts/ebbd.toml parses and matches the built-in defaults") {
   CHECK(shipped->select == builtin->select);
   CHECK(shipped->socket == builtin->socket);
   CHECK(shipped->event_min_interval == builtin->event_min_interval);
+  CHECK(shipped->probes == builtin->probes);
+  CHECK(shipped->react_to_events == builtin->react_to_events);
   auto a = ebb::config::resolve_settings(*shipped, "ebb.slice/x");
   auto b = ebb::config::resolve_settings(*builtin, "ebb.slice/x");
   CHECK(a.mode == b.mode);

@@ -52,6 +52,14 @@ class EngineFixture {
     std::this_thread::sleep_for(20ms);
   }
 
+  // Adopts, takes a first snapshot, then shows web throttled 90% of periods on the next tick.
+  void throttle_web(control::Engine& engine) {
+    engine.rescan();
+    engine.tick();
+    run_for_a_while("ebb.slice/web", 0.1, 0.9);
+    engine.tick();
+  }
+
   testing::FakeCgroupTree tree;
   cgroup::CgroupFs fs;
   std::filesystem::path state_dir;
@@ -84,10 +92,7 @@ TEST_CASE_METHOD(EngineFixture, "the engine adopts selected cgroups and records 
 
 TEST_CASE_METHOD(EngineFixture, "a throttled cgroup gets cpu.max raised on the next tick") {
   auto engine = make_engine();
-  engine->rescan();
-  engine->tick();
-  run_for_a_while("ebb.slice/web", 0.1, 0.9);
-  engine->tick();
+  throttle_web(*engine);
   auto cpu_max = fs.read_cpu_max("ebb.slice/web");
   REQUIRE(cpu_max.ok());
   CHECK(*cpu_max->quota_usec > 10000u);
@@ -100,10 +105,7 @@ TEST_CASE_METHOD(EngineFixture, "a throttled cgroup gets cpu.max raised on the n
 TEST_CASE_METHOD(EngineFixture, "dry run decides and records but never writes") {
   cfg.dry_run = true;
   auto engine = make_engine();
-  engine->rescan();
-  engine->tick();
-  run_for_a_while("ebb.slice/web", 0.1, 0.9);
-  engine->tick();
+  throttle_web(*engine);
   CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
   const auto& web = engine->containers().at("ebb.slice/web");
   REQUIRE_FALSE(web.history.empty());
@@ -117,20 +119,14 @@ TEST_CASE_METHOD(EngineFixture, "recommend mode decides without writing") {
   o.settings.mode = config::Mode::recommend;
   cfg.overrides.push_back(o);
   auto engine = make_engine();
-  engine->rescan();
-  engine->tick();
-  run_for_a_while("ebb.slice/web", 0.1, 0.9);
-  engine->tick();
+  throttle_web(*engine);
   CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
   CHECK_FALSE(engine->containers().at("ebb.slice/web").history.empty());
 }
 
 TEST_CASE_METHOD(EngineFixture, "SIGTERM's restore puts the originals back and forgets them") {
   auto engine = make_engine();
-  engine->rescan();
-  engine->tick();
-  run_for_a_while("ebb.slice/web", 0.1, 0.9);
-  engine->tick();
+  throttle_web(*engine);
   REQUIRE(tree.read("ebb.slice/web/cpu.max") != "10000 100000\n");
   engine->restore_originals();
   CHECK(tree.read("ebb.slice/web/cpu.max") == "10000 100000\n");
@@ -141,10 +137,7 @@ TEST_CASE_METHOD(EngineFixture, "SIGTERM's restore puts the originals back and f
 TEST_CASE_METHOD(EngineFixture, "a restart after a crash keeps the recorded originals") {
   {
     auto engine = make_engine();
-    engine->rescan();
-    engine->tick();
-    run_for_a_while("ebb.slice/web", 0.1, 0.9);
-    engine->tick();
+    throttle_web(*engine);
   }  // no restore: the daemon died
   const std::string managed = tree.read("ebb.slice/web/cpu.max");
   REQUIRE(managed != "10000 100000\n");
@@ -231,10 +224,7 @@ TEST_CASE_METHOD(EngineFixture, "arbitration caps the sum of CPU limits at the n
 
 TEST_CASE_METHOD(EngineFixture, "deselecting a cgroup on reload restores it") {
   auto engine = make_engine();
-  engine->rescan();
-  engine->tick();
-  run_for_a_while("ebb.slice/web", 0.1, 0.9);
-  engine->tick();
+  throttle_web(*engine);
   auto next = cfg;
   next.select = {"ebb.slice/idle"};
   engine->reconfigure(next);
@@ -249,10 +239,7 @@ TEST_CASE_METHOD(EngineFixture, "an unwritable state directory does not stop con
   REQUIRE(opened.ok());
   control::StateStore bad_store = std::move(*opened);
   control::Engine engine(cfg, control::NodeCapacity{2, 4ull << 30}, fs, fs, &bad_store, policy::heuristic_factory());
-  engine.rescan();
-  engine.tick();
-  run_for_a_while("ebb.slice/web", 0.1, 0.9);
-  engine.tick();
+  throttle_web(engine);
   CHECK(*fs.read_cpu_max("ebb.slice/web")->quota_usec > 10000u);
   CHECK(bad_store.find("ebb.slice/web"));  // still known in memory, for SIGTERM
 }

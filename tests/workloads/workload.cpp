@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -100,6 +101,8 @@ int main(int argc, char** argv) {
   bursty->add_option("--high", high, "cores in the busy half")->check(CLI::Range(0.0, 64.0));
   bursty->add_option("--period", period, "seconds per quiet+busy cycle")->check(CLI::PositiveNumber);
   bursty->add_option("--seconds", seconds, "how long");
+  std::string jump_log;
+  bursty->add_option("--log", jump_log, "append 'high <epoch ms>' at every quiet-to-busy jump to this file");
 
   auto* memory = app.add_subcommand("memory", "grow resident memory linearly, then hold it");
   memory->add_option("--from", from, "MB at start")->check(CLI::NonNegativeNumber);
@@ -114,10 +117,21 @@ int main(int argc, char** argv) {
   if (*cpu) burn([&](Clock::time_point) { return cores; }, cores, seconds);
   if (*bursty) {
     const auto start = Clock::now();
+    std::FILE* log = jump_log.empty() ? nullptr : std::fopen(jump_log.c_str(), "a");
+    std::atomic<long> last_cycle{-1};
     burn([&](Clock::time_point t) {
-      const double phase = std::fmod(std::chrono::duration<double>(t - start).count(), period) / period;
-      return phase < 0.5 ? low : high;
+      const double elapsed = std::chrono::duration<double>(t - start).count();
+      const bool busy = std::fmod(elapsed, period) / period >= 0.5;
+      const long cycle = static_cast<long>(elapsed / period);
+      if (busy && log && last_cycle.exchange(cycle) != cycle) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch()).count();
+        std::fprintf(log, "high %lld\n", static_cast<long long>(ms));
+        std::fflush(log);
+      }
+      return busy ? high : low;
     }, std::max(low, high), seconds);
+    if (log) std::fclose(log);
   }
   if (*memory) grow_memory(from, to, over, hold);
   if (*idle) std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
