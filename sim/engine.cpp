@@ -305,7 +305,7 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
       const float* d = cur_cpu.data() + i * S;
       float peak = 0;
       for (int j = 0; j < S; ++j) peak = std::max(peak, d[j]);
-      reach += std::min(c.quota_left, c.backlog + peak * dt);
+      reach += std::min(c.quota, c.backlog + peak * dt);  // the quota may refill within the tick
     }
 
     // CPU in 10 ms substeps.

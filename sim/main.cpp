@@ -164,6 +164,7 @@ int fail(const Error& e) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"ebb-sim: replays container workloads against resource policies on a simulated node"};
+  app.option_defaults()->always_capture_default();
   app.add_option("--trace-dir", o.trace_dir, "Directory of the traces (gcd: holds GCD_VMs.tar.gz; csv: *.csv)");
   app.add_option("--format", o.format, "gcd, csv or synthetic")->check(CLI::IsMember({"gcd", "csv", "synthetic"}));
   app.add_option("--policies", o.policies, "Comma-separated policy names, or all");
