@@ -230,8 +230,7 @@ static __always_inline void sample_task(struct task_struct *task, struct task_sa
 /* Charges what the task ran in its current stint and no tick charged yet, from the scheduler's
  * own clock: sum_exec_runtime - prev_sum_exec_runtime is the time since it was picked, built
  * from the same deltas as cpu.stat's usage_usec (so IRQ time is left out alike). RT tasks
- * keep no prev_sum_exec_runtime and are skipped (cgroup v2 keeps them out of cpu-controlled
- * groups anyway). */
+ * keep no prev_sum_exec_runtime and are not counted. */
 static __always_inline void charge_stint(__u64 task, const struct task_sample *sample,
 					 struct ebb_cgroup_stats *stats)
 {

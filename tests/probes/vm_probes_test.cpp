@@ -138,19 +138,23 @@ TEST_CASE_METHOD(VmFixture, "a: BPF CPU time per cgroup agrees with cpu.stat usa
   full->spawn(ebb::testing::spin_forever);
   third->spawn([] { ebb::testing::duty_cycle(3ms, 10ms); });
   std::this_thread::sleep_for(200ms);  // past the fork and the first stints
-  // Each BPF read and its cpu.stat read must see the same moment: as a real-time task this
-  // process is not preempted by the loads between the two.
+  // As a real-time task this process is not preempted by the loads between its reads.
   const RealTime real_time;
-
-  const auto bpf_before_full = counters(*full).cpu_ns;
-  const auto stat_before_full = full->usage_usec();
-  const auto bpf_before_third = counters(*third).cpu_ns;
-  const auto stat_before_third = third->usage_usec();
+  // cpu.stat read just before and just after each BPF read: their mean is the usage at the
+  // moment of the BPF read, even when a syscall is slow and the spinner runs on meanwhile.
+  const auto sample = [&](const ScratchCgroup& cg) {
+    const auto stat_before = cg.usage_usec();
+    const auto bpf = counters(cg).cpu_ns;
+    const auto stat_after = cg.usage_usec();
+    return std::pair{static_cast<double>(bpf) / 1e6, static_cast<double>(stat_before + stat_after) / 2e3};
+  };
+  const auto [bpf_before_full, stat_before_full] = sample(*full);
+  const auto [bpf_before_third, stat_before_third] = sample(*third);
   std::this_thread::sleep_for(4s);
-  const auto bpf_full = static_cast<double>(counters(*full).cpu_ns - bpf_before_full) / 1e6;
-  const auto stat_full = static_cast<double>(full->usage_usec() - stat_before_full) / 1e3;
-  const auto bpf_third = static_cast<double>(counters(*third).cpu_ns - bpf_before_third) / 1e6;
-  const auto stat_third = static_cast<double>(third->usage_usec() - stat_before_third) / 1e3;
+  const auto [bpf_after_full, stat_after_full] = sample(*full);
+  const auto [bpf_after_third, stat_after_third] = sample(*third);
+  const double bpf_full = bpf_after_full - bpf_before_full, stat_full = stat_after_full - stat_before_full;
+  const double bpf_third = bpf_after_third - bpf_before_third, stat_third = stat_after_third - stat_before_third;
 
   INFO("full: BPF " << bpf_full << " ms, cpu.stat " << stat_full << " ms; third: BPF " << bpf_third
                     << " ms, cpu.stat " << stat_third << " ms");
