@@ -326,7 +326,9 @@ kernel=$kdir/vmlinuz
 qemu=(
 	qemu-system-x86_64 -m "$mem" -smp 2
 	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 quiet panic=-1 ${EBB_VM_APPEND:-}"
+	# no_timer_check: under emulation on a loaded host the kernel's IO-APIC timer check can
+	# miss its ticks and panic at boot ("IO-APIC + timer doesn't work"); seen here.
+	-append "console=ttyS0 quiet panic=-1 no_timer_check ${EBB_VM_APPEND:-}"
 	-nographic -no-reboot -nodefaults -no-user-config -monitor none
 	-chardev "file,id=con,path=$ctl/console" -serial chardev:con
 	-fsdev "local,id=h,path=/,$p9,readonly=on" -device virtio-9p-pci,fsdev=h,mount_tag=host
