@@ -1,0 +1,270 @@
+#include "daemon/manager_client/manager_link.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "ebb/v1/manager.grpc.pb.h"
+
+namespace ebb::manager_client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class EngineNode : public LocalNode {
+ public:
+  explicit EngineNode(control::Engine& engine) : engine_(engine) {}
+  std::map<std::string, control::Engine::GroupDemand> group_demand() const override { return engine_.group_demand(); }
+  void set_group_budget(const std::string& group, std::optional<double> cpu_cores) override {
+    engine_.set_group_budget(group, cpu_cores);
+  }
+  void set_node_budget(std::optional<double> cpu_cores) override { engine_.set_node_budget(cpu_cores); }
+
+ private:
+  control::Engine& engine_;
+};
+
+ManagerLinkOptions with_engine_capacity(ManagerLinkOptions options, const control::Engine& engine) {
+  if (options.cpu_cores <= 0) options.cpu_cores = engine.node().cpu_cores;
+  if (options.memory_bytes == 0) options.memory_bytes = engine.node().memory_bytes;
+  return options;
+}
+
+}  // namespace
+
+struct ManagerLink::Shared : std::enable_shared_from_this<Shared> {
+  Shared(boost::asio::io_context& io_, LocalNode& node_, ManagerLinkOptions options_)
+      : io(io_), node(node_), options(std::move(options_)), timer(io_), report_interval(options.report_interval),
+        lease(options.lease) {}
+
+  boost::asio::io_context& io;
+  LocalNode& node;
+  const ManagerLinkOptions options;
+  boost::asio::steady_timer timer;
+  std::atomic<bool> alive{true};  // cleared by stop(); handlers already posted check it
+
+  // Shared between the link thread, the stream's reader thread and the io thread.
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  grpc::ClientContext* call = nullptr;     // the call in progress, for stop() to cancel
+  std::optional<v1::NodeReport> demand;    // the latest report not yet sent
+  std::chrono::milliseconds report_interval, lease;
+  LinkStatus status;
+
+  std::optional<Clock::time_point> allocation_at;  // io thread only
+
+  void tick();
+  void apply(const v1::NodeAllocation& allocation);
+  void fall_back();
+  bool session();
+  void stream(v1::ManagerService::Stub& stub, std::uint64_t session_id);
+  void set_call(grpc::ClientContext* ctx) {
+    std::lock_guard lock(mu);
+    call = ctx;
+    if (ctx && stopping) ctx->TryCancel();
+  }
+};
+
+// io thread: sample the demand for the link thread, and end an expired allocation.
+void ManagerLink::Shared::tick() {
+  if (!alive) return;
+  v1::NodeReport report;
+  for (const auto& [group, d] : node.group_demand()) {
+    auto* g = report.add_groups();
+    g->set_group(group);
+    g->set_wanted_cpu_cores(d.wanted_cpu_cores);
+    g->set_used_cpu_cores(d.used_cpu_cores);
+    g->set_memory_bytes(d.memory_bytes);
+    g->set_containers(static_cast<std::uint32_t>(d.containers));
+  }
+  std::chrono::milliseconds interval;
+  {
+    std::lock_guard lock(mu);
+    demand = std::move(report);
+    interval = report_interval;
+  }
+  cv.notify_all();
+  if (allocation_at && Clock::now() - *allocation_at > lease) fall_back();
+  timer.expires_after(interval);
+  timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->tick();
+  });
+}
+
+void ManagerLink::Shared::apply(const v1::NodeAllocation& allocation) {
+  if (!alive) return;
+  std::map<std::string, double> budgets;
+  for (const auto& g : allocation.groups()) budgets[g.group()] = g.cpu_cores();
+  std::map<std::string, double> before;
+  {
+    std::lock_guard lock(mu);
+    before = status.group_budgets;
+  }
+  for (const auto& [group, cores] : before)
+    if (!budgets.count(group)) node.set_group_budget(group, std::nullopt);
+  for (const auto& [group, cores] : budgets) node.set_group_budget(group, cores);
+  node.set_node_budget(allocation.node_cpu_cores());
+  if (!allocation_at || before.empty() != budgets.empty())
+    spdlog::info("manager link: allocation of round {} in force ({} groups)", allocation.round(), budgets.size());
+  allocation_at = Clock::now();
+  std::lock_guard lock(mu);
+  status.group_budgets = std::move(budgets);
+  status.node_budget = allocation.node_cpu_cores();
+  status.round = allocation.round();
+  status.local_only = false;
+}
+
+void ManagerLink::Shared::fall_back() {
+  spdlog::warn("manager link: no allocation for {} ms, back to local-only control", lease.count());
+  std::map<std::string, double> before;
+  {
+    std::lock_guard lock(mu);
+    before = std::exchange(status.group_budgets, {});
+    status.node_budget.reset();
+    status.local_only = true;
+  }
+  for (const auto& [group, cores] : before) node.set_group_budget(group, std::nullopt);
+  node.set_node_budget(std::nullopt);
+  allocation_at.reset();
+}
+
+// Link thread: one registration and one stream; returns whether an allocation arrived (the
+// backoff starts over then).
+bool ManagerLink::Shared::session() {
+  auto credentials = manager::channel_credentials_for(options.manager, options.transport);
+  if (!credentials) {
+    std::lock_guard lock(mu);
+    status.last_error = credentials.error().message;
+    return false;
+  }
+  grpc::ChannelArguments args;
+  // One connection per link, even when a load generator runs many links in one process.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(options.manager, *credentials, args);
+  auto stub = v1::ManagerService::NewStub(channel);
+
+  v1::RegisterRequest request;
+  request.set_node_id(options.node_id);
+  request.set_cpu_cores(options.cpu_cores);
+  request.set_memory_bytes(options.memory_bytes);
+  request.mutable_labels()->insert(options.labels.begin(), options.labels.end());
+  v1::RegisterResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  set_call(&ctx);
+  const auto registered = stub->Register(&ctx, request, &response);
+  set_call(nullptr);
+  if (!registered.ok()) {
+    std::lock_guard lock(mu);
+    status.last_error = "register: " + registered.error_message();
+    return false;
+  }
+  {
+    std::lock_guard lock(mu);
+    if (response.report_interval_ms() > 0) report_interval = std::chrono::milliseconds(response.report_interval_ms());
+    if (response.lease_ms() > 0) lease = std::chrono::milliseconds(response.lease_ms());
+  }
+  std::uint64_t before;
+  {
+    std::lock_guard lock(mu);
+    before = status.round;
+  }
+  stream(*stub, response.session());
+  std::lock_guard lock(mu);
+  return status.round != before;
+}
+
+void ManagerLink::Shared::stream(v1::ManagerService::Stub& stub, std::uint64_t session_id) {
+  grpc::ClientContext ctx;
+  set_call(&ctx);
+  auto rw = stub.Connect(&ctx);
+  bool reading = true;
+  std::thread reader([&] {
+    v1::NodeAllocation allocation;
+    while (rw->Read(&allocation))
+      boost::asio::post(io, [self = shared_from_this(), allocation] { self->apply(allocation); });
+    std::lock_guard lock(mu);
+    reading = false;
+    cv.notify_all();
+  });
+  {
+    std::lock_guard lock(mu);
+    status.connected = true;
+  }
+  bool first = true;
+  while (true) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return stopping || !reading || demand; });
+    if (stopping || !reading) break;
+    v1::NodeReport report = std::move(*demand);
+    demand.reset();
+    lock.unlock();
+    if (first) {
+      report.set_node_id(options.node_id);
+      report.set_session(session_id);
+      first = false;
+    }
+    if (!rw->Write(report)) break;
+  }
+  ctx.TryCancel();
+  reader.join();
+  const auto finished = rw->Finish();
+  set_call(nullptr);
+  std::lock_guard lock(mu);
+  status.connected = false;
+  if (!finished.ok() && finished.error_code() != grpc::StatusCode::CANCELLED)
+    status.last_error = "stream: " + finished.error_message();
+}
+
+void ManagerLink::run() {
+  auto& s = *shared_;
+  auto backoff = s.options.backoff_min;
+  while (true) {
+    const bool got_allocation = s.session();
+    std::unique_lock lock(s.mu);
+    if (s.stopping) return;
+    backoff = got_allocation ? s.options.backoff_min : std::min(backoff * 2, s.options.backoff_max);
+    ++s.status.reconnects;
+    spdlog::info("manager link: reconnecting to {} in {} ms ({})", s.options.manager, backoff.count(), s.status.last_error);
+    if (s.cv.wait_for(lock, backoff, [&] { return s.stopping; })) return;
+  }
+}
+
+ManagerLink::ManagerLink(boost::asio::io_context& io, control::Engine& engine, ManagerLinkOptions options)
+    : owned_(std::make_unique<EngineNode>(engine)),
+      shared_(std::make_shared<Shared>(io, *owned_, with_engine_capacity(std::move(options), engine))) {}
+
+ManagerLink::ManagerLink(boost::asio::io_context& io, LocalNode& node, ManagerLinkOptions options)
+    : shared_(std::make_shared<Shared>(io, node, std::move(options))) {}
+
+void ManagerLink::start() {
+  boost::asio::post(shared_->io, [s = shared_] { s->tick(); });
+  thread_ = std::thread([this] { run(); });
+}
+
+void ManagerLink::stop() {
+  shared_->alive = false;
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->stopping = true;
+    if (shared_->call) shared_->call->TryCancel();
+  }
+  shared_->cv.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+ManagerLink::~ManagerLink() { stop(); }
+
+LinkStatus ManagerLink::status() const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->status;
+}
+
+}  // namespace ebb::manager_client

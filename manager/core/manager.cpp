@@ -1,0 +1,267 @@
+#include "manager/core/manager.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <unordered_map>
+
+namespace ebb::manager {
+namespace {
+
+bool positive_finite(double x) { return std::isfinite(x) && x > 0; }
+
+}  // namespace
+
+Manager::Manager(ManagerOptions options, StateStorage* storage) : options_(options), storage_(storage) {}
+
+Status Manager::restore(Clock::time_point now) {
+  auto loaded = storage_->load();
+  if (!loaded) return loaded.error();
+  if (!*loaded) return ok_status();
+  const auto& state = **loaded;
+  std::lock_guard lock(mu_);
+  for (const auto& g : state.groups) groups_[g.name] = g;
+  cluster_cap_ = state.cluster_cap_cpu_cores;
+  round_ = state.round;
+  for (const auto& [id, info] : state.nodes) {
+    auto& n = nodes_[id];
+    n.info = info;
+    n.last_seen = now;  // the lease of a node we have not heard from starts now
+    if (auto it = state.allocations.find(id); it != state.allocations.end()) n.allocated = it->second;
+  }
+  return ok_status();
+}
+
+bool Manager::live(const NodeRecord& n, Clock::time_point now) const {
+  return n.streaming && now - n.last_seen < options_.silence;
+}
+
+bool Manager::lease_over(const NodeRecord& n, Clock::time_point now) const {
+  return !live(n, now) && now - n.last_seen >= options_.lease;
+}
+
+Result<std::uint64_t> Manager::register_node(const NodeInfo& info, Clock::time_point now) {
+  if (info.id.empty()) return Error{"node id must not be empty"};
+  if (!positive_finite(info.cpu_cores)) return Error{"node " + info.id + ": cpu capacity must be positive"};
+  std::lock_guard lock(mu_);
+  auto& n = nodes_[info.id];
+  if (live(n, now)) return Error{"node id " + info.id + " is already connected", "", "", EEXIST};
+  // A returning node keeps its record (and its share) until its new stream reports.
+  n.info = info;
+  n.session = next_session_++;
+  n.streaming = false;
+  n.last_seen = now;
+  return n.session;
+}
+
+Status Manager::open_stream(const std::string& node, std::uint64_t session, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || it->second.session != session) return Error{"node " + node + ": unknown session, register first"};
+  if (live(it->second, now)) return Error{"node id " + node + " is already connected", "", "", EEXIST};
+  it->second.streaming = true;
+  it->second.last_seen = now;
+  return ok_status();
+}
+
+Result<bool> Manager::report(const std::string& node, std::uint64_t session, std::vector<GroupReport> groups,
+                             Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || it->second.session != session || !it->second.streaming)
+    return Error{"node " + node + ": session superseded"};
+  auto& n = it->second;
+  n.last_seen = now;
+  bool shift = false;
+  for (const auto& r : groups) {
+    auto g = groups_.find(r.group);
+    if (g == groups_.end()) continue;
+    auto before = n.wanted_at_round.find(r.group);
+    const double old = before == n.wanted_at_round.end() ? 0 : before->second;
+    if (std::abs(r.wanted_cpu_cores - old) > std::max(options_.shift_cores, options_.shift_fraction * g->second.cpu_cores))
+      shift = true;
+  }
+  n.reported = std::move(groups);
+  shift_pending_ = shift_pending_ || shift;
+  return shift;
+}
+
+void Manager::close_stream(const std::string& node, std::uint64_t session, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || it->second.session != session || !it->second.streaming) return;
+  it->second.streaming = false;
+  it->second.last_seen = now;
+}
+
+GroupView Manager::view(const GroupSpec& spec) const {
+  GroupView v{spec};
+  for (const auto& [id, n] : nodes_) {
+    for (const auto& s : n.allocated)
+      if (s.group == spec.name) {
+        v.allocated_cpu_cores += s.cpu_cores;
+        v.allocated_memory_bytes += s.memory_bytes;
+      }
+    for (const auto& r : n.reported)
+      if (r.group == spec.name) v.wanted_cpu_cores += r.wanted_cpu_cores;
+  }
+  return v;
+}
+
+Result<GroupView> Manager::set_group(const GroupSpec& spec) {
+  if (spec.name.empty()) return Error{"group name must not be empty"};
+  if (!std::isfinite(spec.cpu_cores) || spec.cpu_cores < 0 || !std::isfinite(spec.floor_cpu_cores) ||
+      spec.floor_cpu_cores < 0 || spec.floor_cpu_cores > spec.cpu_cores)
+    return Error{"group " + spec.name + ": need 0 <= floor <= cpu budget, finite"};
+  std::lock_guard lock(mu_);
+  groups_[spec.name] = spec;
+  shift_pending_ = true;  // a new budget takes effect at once
+  persist();
+  return view(spec);
+}
+
+Status Manager::set_cluster_cap(std::optional<double> cpu_cores) {
+  if (cpu_cores && (!std::isfinite(*cpu_cores) || *cpu_cores < 0)) return Error{"cluster cap must be finite and >= 0"};
+  std::lock_guard lock(mu_);
+  cluster_cap_ = cpu_cores;
+  shift_pending_ = true;
+  persist();
+  return ok_status();
+}
+
+std::optional<double> Manager::cluster_cap() const {
+  std::lock_guard lock(mu_);
+  return cluster_cap_;
+}
+
+std::optional<GroupView> Manager::group(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = groups_.find(name);
+  if (it == groups_.end()) return std::nullopt;
+  return view(it->second);
+}
+
+std::vector<GroupView> Manager::groups() const {
+  std::lock_guard lock(mu_);
+  std::vector<GroupView> out;
+  for (const auto& [name, spec] : groups_) out.push_back(view(spec));
+  return out;
+}
+
+std::vector<NodeView> Manager::nodes(Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  std::vector<NodeView> out;
+  for (const auto& [id, n] : nodes_) {
+    NodeView v{n.info, live(n, now), {}, n.reported, n.allocated};
+    if (!v.connected)
+      v.lease_left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                  options_.lease - (now - n.last_seen)));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::optional<RoundResult> Manager::maybe_round(Clock::time_point now) {
+  {
+    std::lock_guard lock(mu_);
+    const bool due = !last_round_ || now - *last_round_ >= options_.round_interval ||
+                     (shift_pending_ && now - *last_round_ >= options_.min_shift_interval);
+    if (!due) return std::nullopt;
+  }
+  return round(now);
+}
+
+RoundResult Manager::round(Clock::time_point now) {
+  const auto started = Clock::now();
+  std::lock_guard lock(mu_);
+  RoundResult result;
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    if (lease_over(it->second, now)) {
+      result.expired.push_back(it->first);
+      it = nodes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  AllocationInput in;
+  in.params = options_.allocation;
+  in.cluster_cap_cpu_cores = cluster_cap_;
+  std::unordered_map<std::string, std::uint32_t> group_index;
+  std::vector<const std::string*> group_names;
+  for (const auto& [name, spec] : groups_) {
+    group_index.emplace(name, static_cast<std::uint32_t>(in.groups.size()));
+    group_names.push_back(&name);
+    in.groups.push_back({spec.cpu_cores, static_cast<double>(spec.memory_bytes), spec.priority, spec.floor_cpu_cores});
+  }
+  std::vector<NodeRecord*> node_of;
+  for (auto& [id, n] : nodes_) {
+    const auto index = static_cast<std::uint32_t>(in.nodes.size());
+    const bool is_live = live(n, now);
+    in.nodes.push_back({n.info.cpu_cores, static_cast<double>(n.info.memory_bytes), !is_live});
+    node_of.push_back(&n);
+    for (const auto& s : n.allocated)
+      if (auto g = group_index.find(s.group); g != group_index.end())
+        in.previous.push_back({g->second, index, s.cpu_cores, static_cast<double>(s.memory_bytes)});
+    if (!is_live) continue;
+    for (const auto& r : n.reported)
+      if (auto g = group_index.find(r.group); g != group_index.end())
+        in.demands.push_back({g->second, index, r.wanted_cpu_cores, static_cast<double>(r.memory_bytes)});
+  }
+
+  // The input is built from validated records, so an error here is a bug: keep the last
+  // shares and report it.
+  auto allocation = allocate(in);
+  const bool changed_nodes = !result.expired.empty();
+  bool changed = changed_nodes;
+  if (allocation) {
+    std::vector<std::vector<NodeShare>> fresh(node_of.size());
+    for (const auto& s : allocation->shares)
+      fresh[s.node].push_back({*group_names[s.group], s.cpu_cores, static_cast<std::uint64_t>(s.memory_bytes)});
+    for (std::size_t i = 0; i < node_of.size(); ++i) {
+      auto& n = *node_of[i];
+      if (n.allocated != fresh[i]) changed = true;
+      n.allocated = std::move(fresh[i]);
+      n.wanted_at_round.clear();
+      for (const auto& r : n.reported) n.wanted_at_round[r.group] = r.wanted_cpu_cores;
+    }
+  } else {
+    error_ = allocation.error();
+  }
+  ++round_;
+  last_round_ = now;
+  shift_pending_ = false;
+  result.round = round_;
+  const double reserve = options_.allocation.reserve_cpu_cores;
+  for (std::size_t i = 0; i < node_of.size(); ++i) {
+    const auto& n = *node_of[i];
+    if (!live(n, now)) continue;
+    result.to_nodes[n.info.id] = {round_, n.allocated, std::max(0.0, n.info.cpu_cores - reserve)};
+  }
+  result.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+  if (changed) persist();
+  return result;
+}
+
+PersistentState Manager::snapshot() const {
+  PersistentState s;
+  for (const auto& [name, spec] : groups_) s.groups.push_back(spec);
+  s.cluster_cap_cpu_cores = cluster_cap_;
+  s.round = round_;
+  for (const auto& [id, n] : nodes_) {
+    s.nodes[id] = n.info;
+    s.allocations[id] = n.allocated;
+  }
+  return s;
+}
+
+void Manager::persist() {
+  if (auto s = storage_->save(snapshot()); !s) error_ = s.error();
+}
+
+std::optional<Error> Manager::take_error() {
+  std::lock_guard lock(mu_);
+  return std::exchange(error_, std::nullopt);
+}
+
+}  // namespace ebb::manager

@@ -1,0 +1,133 @@
+#pragma once
+// The manager's state and rules, without gRPC: node sessions and leases, budget groups, the
+// latest reports, allocation rounds and persistence through a StateStorage. Thread-safe (one
+// mutex): the gRPC handlers and the round loop call it from their own threads. Time is passed
+// in, so tests drive leases and rounds without sleeping.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/common/error.h"
+#include "manager/allocation/allocation.h"
+#include "manager/core/storage.h"
+
+namespace ebb::manager {
+
+using Clock = std::chrono::steady_clock;
+
+struct GroupReport {
+  std::string group;
+  double wanted_cpu_cores = 0;
+  double used_cpu_cores = 0;
+  std::uint64_t memory_bytes = 0;
+  std::uint32_t containers = 0;
+};
+
+struct NodeAllocation {
+  std::uint64_t round = 0;
+  std::vector<NodeShare> groups;
+  double node_cpu_cores = 0;  // capacity minus the reserve
+};
+
+struct GroupView {
+  GroupSpec spec;
+  double allocated_cpu_cores = 0;
+  std::uint64_t allocated_memory_bytes = 0;
+  double wanted_cpu_cores = 0;
+};
+
+struct NodeView {
+  NodeInfo info;
+  bool connected = false;
+  std::chrono::milliseconds lease_left{0};
+  std::vector<GroupReport> reported;
+  std::vector<NodeShare> allocated;
+};
+
+struct RoundResult {
+  std::uint64_t round = 0;
+  std::chrono::microseconds duration{0};  // allocate() plus bookkeeping, not persistence
+  std::map<std::string, NodeAllocation> to_nodes;  // connected nodes only
+  std::vector<std::string> expired;                // nodes whose lease ended this round
+};
+
+struct ManagerOptions {
+  std::chrono::nanoseconds lease = std::chrono::seconds(10);
+  std::chrono::nanoseconds round_interval = std::chrono::seconds(1);
+  // A report that moves a group's demand on a node by more than max(cores, fraction x the
+  // group's budget) triggers a round at once, but rounds stay at least this far apart.
+  std::chrono::nanoseconds min_shift_interval = std::chrono::milliseconds(100);
+  double shift_cores = 1.0;
+  double shift_fraction = 0.1;
+  std::chrono::nanoseconds report_interval = std::chrono::milliseconds(500);
+  // A streaming node silent for this long counts as disconnected (its stream may be half-dead).
+  std::chrono::nanoseconds silence = std::chrono::seconds(3);
+  AllocationParams allocation;
+};
+
+class Manager {
+ public:
+  Manager(ManagerOptions options, StateStorage* storage);
+
+  // Loads the saved state: groups, the cluster cap, and the nodes' last allocations, which stay
+  // pinned for a lease from `now` (those nodes may still be using them).
+  Status restore(Clock::time_point now);
+
+  // Errors: a node id already held by a live stream (errno_value EEXIST), or a capacity that
+  // is not a positive finite number.
+  Result<std::uint64_t> register_node(const NodeInfo& info, Clock::time_point now);
+  Status open_stream(const std::string& node, std::uint64_t session, Clock::time_point now);
+  // Returns whether the report moved demand enough to call for a round now.
+  Result<bool> report(const std::string& node, std::uint64_t session, std::vector<GroupReport> groups,
+                      Clock::time_point now);
+  void close_stream(const std::string& node, std::uint64_t session, Clock::time_point now);
+
+  Result<GroupView> set_group(const GroupSpec& spec);
+  Status set_cluster_cap(std::optional<double> cpu_cores);
+  std::optional<double> cluster_cap() const;
+  std::optional<GroupView> group(const std::string& name) const;
+  std::vector<GroupView> groups() const;
+  std::vector<NodeView> nodes(Clock::time_point now) const;
+
+  // A round if one is due (round_interval since the last, or a demand shift and
+  // min_shift_interval since the last).
+  std::optional<RoundResult> maybe_round(Clock::time_point now);
+  RoundResult round(Clock::time_point now);
+  // The last error since the previous call (a failed save), so the caller reports it once.
+  std::optional<Error> take_error();
+  const ManagerOptions& options() const { return options_; }
+
+ private:
+  struct NodeRecord {
+    NodeInfo info;
+    std::uint64_t session = 0;
+    bool streaming = false;
+    Clock::time_point last_seen{};  // last report, stream open or close, or registration
+    std::vector<GroupReport> reported;
+    std::map<std::string, double> wanted_at_round;  // group -> wanted when last allocated
+    std::vector<NodeShare> allocated;
+  };
+  bool live(const NodeRecord& n, Clock::time_point now) const;
+  bool lease_over(const NodeRecord& n, Clock::time_point now) const;
+  PersistentState snapshot() const;
+  void persist();
+  GroupView view(const GroupSpec& spec) const;
+
+  ManagerOptions options_;
+  StateStorage* storage_;
+  mutable std::mutex mu_;
+  std::map<std::string, GroupSpec> groups_;
+  std::optional<double> cluster_cap_;
+  std::map<std::string, NodeRecord> nodes_;
+  std::uint64_t next_session_ = 1;
+  std::uint64_t round_ = 0;
+  std::optional<Clock::time_point> last_round_;
+  bool shift_pending_ = false;
+  std::optional<Error> error_;
+};
+
+}  // namespace ebb::manager

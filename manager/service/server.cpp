@@ -1,0 +1,334 @@
+#include "manager/service/server.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "ebb/v1/manager.grpc.pb.h"
+#include "manager/service/convert.h"
+
+namespace ebb::manager {
+namespace {
+
+namespace pb = ebb::v1;
+
+grpc::Status invalid(const Error& e) { return {grpc::StatusCode::INVALID_ARGUMENT, e.message}; }
+
+// At most one write in flight on a stream; a newer message replaces one not yet sent, since
+// only the latest allocation matters to a node or a watcher.
+template <typename Msg>
+class LatestOnly {
+ public:
+  // The message to start writing now, or nullptr when a write is in flight (it was queued).
+  const Msg* offer(Msg msg) {
+    std::lock_guard lock(mu_);
+    if (busy_) {
+      pending_ = std::move(msg);
+      return nullptr;
+    }
+    busy_ = true;
+    current_ = std::move(msg);
+    return &current_;
+  }
+  // After a write completed: the queued message to write next, or nullptr.
+  const Msg* done() {
+    std::lock_guard lock(mu_);
+    if (!pending_) {
+      busy_ = false;
+      return nullptr;
+    }
+    current_ = std::move(*pending_);
+    pending_.reset();
+    return &current_;
+  }
+
+ private:
+  std::mutex mu_;
+  bool busy_ = false;
+  Msg current_;
+  std::optional<Msg> pending_;
+};
+
+class NodeStream;
+class Watcher;
+
+}  // namespace
+
+struct ManagerServer::Impl : pb::ManagerService::CallbackService {
+  Manager& manager;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  std::chrono::milliseconds poll;
+  std::thread round_loop;
+  std::mutex mu;  // guards streams, watchers, stopping, last_round
+  std::condition_variable wake;
+  bool stopping = false;
+  bool stopped = false;
+  std::map<std::string, NodeStream*> streams;
+  std::set<Watcher*> watchers;
+  std::optional<pb::AllocationRound> last_round;
+
+  Impl(Manager& m, std::chrono::milliseconds p) : manager(m), poll(p) {}
+
+  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx, const pb::RegisterRequest* req,
+                                     pb::RegisterResponse* resp) override;
+  grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAllocation>* Connect(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* SetGroupBudget(grpc::CallbackServerContext* ctx, const pb::SetGroupBudgetRequest* req,
+                                           pb::Group* resp) override;
+  grpc::ServerUnaryReactor* GetGroup(grpc::CallbackServerContext* ctx, const pb::GetGroupRequest* req,
+                                     pb::Group* resp) override;
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* ctx, const pb::ListGroupsRequest* req,
+                                       pb::ListGroupsResponse* resp) override;
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx, const pb::ListNodesRequest* req,
+                                      pb::ListNodesResponse* resp) override;
+  grpc::ServerWriteReactor<pb::AllocationRound>* WatchAllocations(grpc::CallbackServerContext* ctx,
+                                                                  const pb::WatchAllocationsRequest* req) override;
+  grpc::ServerUnaryReactor* SetClusterCap(grpc::CallbackServerContext* ctx, const pb::SetClusterCapRequest* req,
+                                          pb::SetClusterCapResponse* resp) override;
+
+  void run_rounds();
+  void publish(const RoundResult& result);
+};
+
+namespace {
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+// A node's Connect stream: the first report names the node and its session, every report goes
+// to the Manager, and the round loop pushes allocations through send().
+class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAllocation> {
+ public:
+  explicit NodeStream(ManagerServer::Impl& impl) : impl_(impl) { StartRead(&in_); }
+
+  void send(pb::NodeAllocation msg) {
+    if (const auto* m = writer_.offer(std::move(msg))) StartWrite(m);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return end(grpc::Status::OK);
+    const auto now = Clock::now();
+    if (node_.empty()) {
+      if (auto s = impl_.manager.open_stream(in_.node_id(), in_.session(), now); !s)
+        return end({grpc::StatusCode::FAILED_PRECONDITION, s.error().message});
+      node_ = in_.node_id();
+      session_ = in_.session();
+      std::lock_guard lock(impl_.mu);
+      impl_.streams[node_] = this;
+    }
+    auto shift = impl_.manager.report(node_, session_, from_proto(in_.groups()), now);
+    if (!shift) return end({grpc::StatusCode::FAILED_PRECONDITION, shift.error().message});
+    if (*shift) impl_.wake.notify_one();
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return;
+    if (const auto* m = writer_.done()) StartWrite(m);
+  }
+
+  void OnDone() override {
+    detach();
+    delete this;
+  }
+
+ private:
+  // No more sends once the stream is finishing.
+  void detach() {
+    if (node_.empty()) return;
+    std::lock_guard lock(impl_.mu);
+    if (auto it = impl_.streams.find(node_); it != impl_.streams.end() && it->second == this) impl_.streams.erase(it);
+  }
+  void end(grpc::Status status) {
+    if (!node_.empty()) impl_.manager.close_stream(node_, session_, Clock::now());
+    detach();
+    Finish(std::move(status));
+  }
+
+  ManagerServer::Impl& impl_;
+  pb::NodeReport in_;
+  std::string node_;
+  std::uint64_t session_ = 0;
+  LatestOnly<pb::NodeAllocation> writer_;
+};
+
+class Watcher : public grpc::ServerWriteReactor<pb::AllocationRound> {
+ public:
+  explicit Watcher(ManagerServer::Impl& impl) : impl_(impl) {}
+
+  void send(pb::AllocationRound msg) {
+    if (const auto* m = writer_.offer(std::move(msg))) StartWrite(m);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return end();
+    if (const auto* m = writer_.done()) StartWrite(m);
+  }
+  void OnCancel() override { end(); }
+  void OnDone() override {
+    detach();
+    delete this;
+  }
+
+ private:
+  void detach() {
+    std::lock_guard lock(impl_.mu);
+    impl_.watchers.erase(this);
+  }
+  // A watch ends only when the watcher goes away or the server stops; finish exactly once.
+  void end() {
+    if (finished_.exchange(true)) return;
+    detach();
+    Finish(grpc::Status::CANCELLED);
+  }
+
+  std::atomic<bool> finished_{false};
+  ManagerServer::Impl& impl_;
+  LatestOnly<pb::AllocationRound> writer_;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ManagerServer::Impl::Register(grpc::CallbackServerContext* ctx, const pb::RegisterRequest* req,
+                                                        pb::RegisterResponse* resp) {
+  NodeInfo info{req->node_id(), req->cpu_cores(), req->memory_bytes(), {req->labels().begin(), req->labels().end()}};
+  auto session = manager.register_node(info, Clock::now());
+  if (!session) {
+    const bool duplicate = session.error().errno_value == EEXIST;
+    return finish(ctx, {duplicate ? grpc::StatusCode::ALREADY_EXISTS : grpc::StatusCode::INVALID_ARGUMENT,
+                        session.error().message});
+  }
+  resp->set_session(*session);
+  resp->set_report_interval_ms(static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(manager.options().report_interval).count()));
+  resp->set_lease_ms(
+      static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(manager.options().lease).count()));
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAllocation>* ManagerServer::Impl::Connect(grpc::CallbackServerContext*) {
+  return new NodeStream(*this);
+}
+
+grpc::ServerUnaryReactor* ManagerServer::Impl::SetGroupBudget(grpc::CallbackServerContext* ctx,
+                                                              const pb::SetGroupBudgetRequest* req, pb::Group* resp) {
+  auto view = manager.set_group(from_proto(req->group()));
+  if (!view) return finish(ctx, invalid(view.error()));
+  *resp = to_proto(*view);
+  wake.notify_one();
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ManagerServer::Impl::GetGroup(grpc::CallbackServerContext* ctx, const pb::GetGroupRequest* req,
+                                                        pb::Group* resp) {
+  auto view = manager.group(req->name());
+  if (!view) return finish(ctx, {grpc::StatusCode::NOT_FOUND, "no group " + req->name()});
+  *resp = to_proto(*view);
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ManagerServer::Impl::ListGroups(grpc::CallbackServerContext* ctx, const pb::ListGroupsRequest*,
+                                                          pb::ListGroupsResponse* resp) {
+  for (const auto& g : manager.groups()) *resp->add_groups() = to_proto(g);
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ManagerServer::Impl::ListNodes(grpc::CallbackServerContext* ctx, const pb::ListNodesRequest*,
+                                                         pb::ListNodesResponse* resp) {
+  for (const auto& n : manager.nodes(Clock::now())) *resp->add_nodes() = to_proto(n);
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerWriteReactor<pb::AllocationRound>* ManagerServer::Impl::WatchAllocations(grpc::CallbackServerContext*,
+                                                                                      const pb::WatchAllocationsRequest*) {
+  auto* w = new Watcher(*this);
+  std::lock_guard lock(mu);
+  watchers.insert(w);
+  if (last_round) w->send(*last_round);
+  return w;
+}
+
+grpc::ServerUnaryReactor* ManagerServer::Impl::SetClusterCap(grpc::CallbackServerContext* ctx,
+                                                             const pb::SetClusterCapRequest* req,
+                                                             pb::SetClusterCapResponse*) {
+  const auto cap = req->cpu_cores() > 0 ? std::optional<double>(req->cpu_cores()) : std::nullopt;
+  if (auto s = manager.set_cluster_cap(cap); !s) return finish(ctx, invalid(s.error()));
+  wake.notify_one();
+  return finish(ctx, grpc::Status::OK);
+}
+
+void ManagerServer::Impl::publish(const RoundResult& result) {
+  const auto now = Clock::now();
+  pb::AllocationRound summary;
+  summary.set_round(result.round);
+  summary.set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+  summary.set_round_duration_us(static_cast<double>(result.duration.count()));
+  summary.set_cluster_cap_cpu_cores(manager.cluster_cap().value_or(0));
+  for (const auto& g : manager.groups()) *summary.add_groups() = to_proto(g);
+  for (const auto& n : manager.nodes(now)) *summary.add_nodes() = to_proto(n);
+
+  std::lock_guard lock(mu);
+  for (const auto& [node, alloc] : result.to_nodes)
+    if (auto it = streams.find(node); it != streams.end()) it->second->send(to_proto(alloc));
+  for (auto* w : watchers) w->send(summary);
+  last_round = std::move(summary);
+}
+
+void ManagerServer::Impl::run_rounds() {
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    wake.wait_for(lock, poll);
+    if (stopping) break;
+    lock.unlock();
+    if (auto result = manager.maybe_round(Clock::now())) {
+      for (const auto& node : result->expired) spdlog::info("node {}: lease over, its share is redistributed", node);
+      if (auto e = manager.take_error()) spdlog::error("manager: {}", e->to_string());
+      publish(*result);
+    }
+    lock.lock();
+  }
+}
+
+ManagerServer::ManagerServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<ManagerServer>> ManagerServer::start(Manager& manager, const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>(manager, options.poll);
+  grpc::ServerBuilder builder;
+  if (!options.credentials) return Error{"ebb-manager: no server credentials"};
+  builder.AddListeningPort(options.listen, options.credentials, &impl->port);
+  builder.RegisterService(impl.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || impl->port == 0) return Error{"ebb-manager: cannot listen on " + options.listen};
+  impl->round_loop = std::thread([p = impl.get()] { p->run_rounds(); });
+  return std::unique_ptr<ManagerServer>(new ManagerServer(std::move(impl)));
+}
+
+int ManagerServer::port() const { return impl_->port; }
+
+void ManagerServer::shutdown() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopping = true;
+    impl_->stopped = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->round_loop.joinable()) impl_->round_loop.join();
+  // Streams never end on their own; a deadline makes Shutdown cancel them.
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+}
+
+void ManagerServer::wait() { impl_->server->Wait(); }
+
+ManagerServer::~ManagerServer() { shutdown(); }
+
+}  // namespace ebb::manager
