@@ -5,7 +5,7 @@
 # final SIGTERM restores the originals.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
-# 50 restarts under software emulation: up to ~7 min on an idle 2-core host, more under load.
+# 50 restarts under software emulation are slow: 8 took 7 min with a host load average of 19.
 EBB_VM_TIMEOUT=${EBB_VM_TIMEOUT:-1800}
 in_vm_or_reexec "$0" "$@"
 
