@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <grpcpp/grpcpp.h>
 

@@ -2,8 +2,9 @@
 //   manager_json_probe get FILE POINTER        value at the JSON pointer, "" when missing
 //   manager_json_probe node-share FILE NODE GROUP   from `ebb-manager nodes`: the node's CPU
 //                                              allocation for the group, "" when none
-//   manager_json_probe rounds FILE             from `ebb-manager watch` lines: "ROUNDS OVER MAX"
-//                                              (rounds, group-rounds above budget, largest sum)
+//   manager_json_probe rounds FILE             from `ebb-manager watch` lines: "ROUNDS OVER MAX
+//                                              MISSED" (rounds seen, group-rounds above budget,
+//                                              largest sum, rounds skipped between those seen)
 // FILE "-" is stdin.
 #include <fstream>
 #include <iostream>
@@ -36,20 +37,24 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   const std::string text = text_of(argv[2]);
   if (mode == "rounds") {
-    long rounds = 0, over = 0;
+    long rounds = 0, over = 0, missed = 0, last = -1;
     double max_sum = 0;
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);) {
       const json round = json::parse(line, nullptr, false);
       if (round.is_discarded()) continue;
       ++rounds;
+      // Round numbers are strings in protobuf's JSON (uint64).
+      const long number = std::stol(round.value("round", std::string("0")));
+      if (last >= 0 && number > last + 1) missed += number - last - 1;
+      last = number;
       for (const auto& g : round.value("groups", json::array())) {
         const double sum = g.value("allocatedCpuCores", 0.0);
         max_sum = std::max(max_sum, sum);
         if (sum > g.value("cpuCores", 0.0) + 1e-9) ++over;
       }
     }
-    std::cout << rounds << " " << over << " " << max_sum << "\n";
+    std::cout << rounds << " " << over << " " << max_sum << " " << missed << "\n";
     return 0;
   }
   const json doc = json::parse(text, nullptr, false);
