@@ -1,15 +1,28 @@
 // The allocation round alone at cluster scale: NODES nodes, GROUPS groups, each node running
 // GROUPS_PER_NODE of them, random demands, the previous round's shares fed back (hysteresis on,
-// as in the manager). Prints the median and the slowest of RUNS rounds; exits 1 when the median
-// is above --limit-ms, so ctest can hold the 100 ms bound.
+// as in the manager). Prints the median and the slowest of RUNS rounds, in wall time and in the
+// thread's CPU time; exits 1 when the median CPU time is above --limit-ms, so ctest can hold the
+// 100 ms bound. CPU time, because the test machines are shared: on a busy host wall time
+// measures the other tenants (on an idle core the two agree).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <time.h>
 
 #include <CLI/CLI.hpp>
 
 #include "manager/allocation/allocation.h"
+
+namespace {
+
+double thread_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"manager_allocation_bench"};
@@ -36,11 +49,13 @@ int main(int argc, char** argv) {
                             u(rng) * 8, u(rng) * 16e9});
   in.cluster_cap_cpu_cores = 0.8 * nodes * 32;
 
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
   for (int r = 0; r < runs; ++r) {
     for (auto& d : in.demands) d.cpu_cores = std::max(0.0, d.cpu_cores + (u(rng) - 0.5));
     const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = thread_cpu_ms();
     auto out = allocate(in);
+    cpu_ms.push_back(thread_cpu_ms() - cpu_start);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     if (!out) {
       std::fprintf(stderr, "allocate: %s\n", out.error().message.c_str());
@@ -49,8 +64,10 @@ int main(int argc, char** argv) {
     in.previous = std::move(out->shares);
   }
   std::sort(ms.begin(), ms.end());
-  const double median = ms[ms.size() / 2];
-  std::printf("allocate: %d nodes, %d groups, %zu (group, node) pairs: median %.1f ms, max %.1f ms over %d rounds\n",
-              nodes, groups, in.demands.size(), median, ms.back(), runs);
-  return median <= limit_ms ? 0 : 1;
+  std::sort(cpu_ms.begin(), cpu_ms.end());
+  const double median_cpu = cpu_ms[cpu_ms.size() / 2];
+  std::printf("allocate: %d nodes, %d groups, %zu (group, node) pairs, %d rounds: wall median %.1f ms max %.1f ms; "
+              "cpu median %.1f ms max %.1f ms (limit %.0f ms)\n",
+              nodes, groups, in.demands.size(), runs, ms[ms.size() / 2], ms.back(), median_cpu, cpu_ms.back(), limit_ms);
+  return median_cpu <= limit_ms ? 0 : 1;
 }

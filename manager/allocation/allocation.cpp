@@ -1,10 +1,10 @@
 #include "manager/allocation/allocation.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <queue>
-#include <unordered_map>
 
 #include "daemon/arbitration/arbitration.h"
 
@@ -13,24 +13,27 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// A shared limit (a group's budget or a node's room) during progressive filling.
+// A shared limit (a group's budget or a node's room) during progressive filling. Its members
+// are members[begin, end) of one flat array (fewer allocations at 10,000 nodes).
 struct Limit {
   double room = 0;
   double frozen_sum = 0;
   std::uint32_t active = 0;
   std::uint32_t version = 0;
-  std::vector<std::uint32_t> members;
+  std::uint32_t begin = 0, end = 0;
+  bool exhausted = false;
 };
 
 // Scales every limit's members down to its room: rounding in the fill may leave a sum an ulp
 // over, and the budget is a hard bound.
-void clamp_to_rooms(std::vector<Limit>& limits, std::span<const FillPair> pairs, std::vector<double>& value) {
-  for (auto& limit : limits) {
+void clamp_to_rooms(std::span<const Limit> limits, std::span<const std::uint32_t> members, std::span<const FillPair> pairs,
+                    std::vector<double>& value) {
+  for (const auto& limit : limits) {
     double sum = 0;
-    for (auto i : limit.members) sum += value[i];
+    for (auto m = limit.begin; m < limit.end; ++m) sum += value[members[m]];
     if (sum <= limit.room || sum <= 0) continue;
     const double scale = limit.room / sum;
-    for (auto i : limit.members) value[i] = std::min(value[i] * scale, pairs[i].cap);
+    for (auto m = limit.begin; m < limit.end; ++m) value[members[m]] = std::min(value[members[m]] * scale, pairs[members[m]].cap);
   }
 }
 
@@ -54,16 +57,18 @@ Status validate(const AllocationInput& in) {
   if (in.cluster_cap_cpu_cores && bad_number(*in.cluster_cap_cpu_cores))
     return fail("cluster cap must be finite and >= 0");
   auto check_pairs = [&](const auto& list, const char* what) -> Status {
-    std::unordered_map<std::uint64_t, bool> seen;
-    seen.reserve(list.size());
+    std::vector<std::uint64_t> keys;
+    keys.reserve(list.size());
     for (const auto& d : list) {
       if (d.group >= in.groups.size() || d.node >= in.nodes.size())
         return fail(std::string(what) + ": group or node index out of range");
       if (bad_number(d.cpu_cores) || bad_number(d.memory_bytes))
         return fail(std::string(what) + ": amounts must be finite and >= 0");
-      if (!seen.emplace(pair_key(d.group, d.node), true).second)
-        return fail(std::string(what) + ": duplicate (group, node) pair");
+      keys.push_back(pair_key(d.group, d.node));
     }
+    std::sort(keys.begin(), keys.end());
+    if (std::adjacent_find(keys.begin(), keys.end()) != keys.end())
+      return fail(std::string(what) + ": duplicate (group, node) pair");
     return ok_status();
   };
   if (auto s = check_pairs(in.demands, "demand"); !s) return s;
@@ -157,7 +162,7 @@ void apply_hysteresis(std::span<const FillPair> pairs, std::span<const double> p
 
 std::vector<double> progressive_fill(std::span<const FillPair> pairs, std::span<const double> group_room,
                                      std::span<const double> node_room) {
-  const std::size_t n_pairs = pairs.size();
+  const auto n_pairs = static_cast<std::uint32_t>(pairs.size());
   std::vector<double> value(n_pairs, 0);
   std::vector<char> frozen(n_pairs, 0);
   // limits[0, G) are groups, limits[G, G + N) nodes.
@@ -165,12 +170,19 @@ std::vector<double> progressive_fill(std::span<const FillPair> pairs, std::span<
   std::vector<Limit> limits(n_groups + node_room.size());
   for (std::size_t g = 0; g < n_groups; ++g) limits[g].room = std::max(0.0, group_room[g]);
   for (std::size_t n = 0; n < node_room.size(); ++n) limits[n_groups + n].room = std::max(0.0, node_room[n]);
-  for (std::uint32_t i = 0; i < n_pairs; ++i) {
-    for (auto l : {std::size_t{pairs[i].group}, n_groups + pairs[i].node}) {
-      limits[l].members.push_back(i);
-      ++limits[l].active;
-    }
+  auto limits_of = [&](std::uint32_t i) {
+    return std::array<std::size_t, 2>{pairs[i].group, n_groups + pairs[i].node};
+  };
+  for (std::uint32_t i = 0; i < n_pairs; ++i)
+    for (auto l : limits_of(i)) ++limits[l].active;
+  std::uint32_t offset = 0;
+  for (auto& limit : limits) {
+    limit.begin = limit.end = offset;
+    offset += limit.active;
   }
+  std::vector<std::uint32_t> members(offset);
+  for (std::uint32_t i = 0; i < n_pairs; ++i)
+    for (auto l : limits_of(i)) members[limits[l].end++] = i;
 
   // Every active pair sits at the current level; a limit runs out when its active members reach
   // (room - frozen) / active, a pair stops at its cap. Events are taken in level order.
@@ -182,47 +194,51 @@ std::vector<double> progressive_fill(std::span<const FillPair> pairs, std::span<
   };
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events;
   double level = 0;
-  auto schedule = [&](std::uint32_t l) {
+  auto schedule = [&](std::size_t l) {
     const auto& limit = limits[l];
-    if (limit.active == 0) return;
-    events.push({std::max(level, (limit.room - limit.frozen_sum) / limit.active), l, limit.version});
+    if (limit.active == 0 || limit.exhausted) return;
+    events.push({std::max(level, (limit.room - limit.frozen_sum) / limit.active), static_cast<std::uint32_t>(l),
+                 limit.version});
   };
-  for (std::uint32_t l = 0; l < limits.size(); ++l) schedule(l);
+  for (std::size_t l = 0; l < limits.size(); ++l) schedule(l);
 
-  std::vector<std::uint32_t> by_cap(n_pairs);
-  for (std::uint32_t i = 0; i < n_pairs; ++i) by_cap[i] = i;
-  std::sort(by_cap.begin(), by_cap.end(), [&](auto a, auto b) { return pairs[a].cap < pairs[b].cap; });
+  // Pairs in cap order; with no finite cap (the headroom pass) only limits stop them.
+  std::vector<std::pair<double, std::uint32_t>> by_cap;
+  for (std::uint32_t i = 0; i < n_pairs; ++i)
+    if (pairs[i].cap < kInf) by_cap.emplace_back(pairs[i].cap, i);
+  std::sort(by_cap.begin(), by_cap.end());
 
   std::size_t remaining = n_pairs, next_cap = 0;
   auto freeze = [&](std::uint32_t i, double v) {
     frozen[i] = 1;
     value[i] = v;
     --remaining;
-    for (auto l : {std::size_t{pairs[i].group}, n_groups + pairs[i].node}) {
+    for (auto l : limits_of(i)) {
       auto& limit = limits[l];
       limit.frozen_sum += v;
       --limit.active;
       ++limit.version;
-      schedule(static_cast<std::uint32_t>(l));
+      schedule(l);
     }
   };
   while (remaining > 0) {
-    while (next_cap < n_pairs && frozen[by_cap[next_cap]]) ++next_cap;
+    while (next_cap < by_cap.size() && frozen[by_cap[next_cap].second]) ++next_cap;
     while (!events.empty() && events.top().version != limits[events.top().limit].version) events.pop();
-    const double cap_level = next_cap < n_pairs ? pairs[by_cap[next_cap]].cap : kInf;
+    const double cap_level = next_cap < by_cap.size() ? by_cap[next_cap].first : kInf;
     const double limit_level = events.empty() ? kInf : events.top().level;
     if (cap_level <= limit_level) {
       level = std::max(level, cap_level);
-      freeze(by_cap[next_cap++], cap_level);
+      freeze(by_cap[next_cap++].second, cap_level);
       continue;
     }
     const auto l = events.top().limit;
     events.pop();
     level = limit_level;
-    for (auto i : limits[l].members)
-      if (!frozen[i]) freeze(i, level);
+    limits[l].exhausted = true;  // its members freeze now; no need to schedule it again
+    for (auto m = limits[l].begin; m < limits[l].end; ++m)
+      if (!frozen[members[m]]) freeze(members[m], level);
   }
-  clamp_to_rooms(limits, pairs, value);
+  clamp_to_rooms(limits, members, pairs, value);
   return value;
 }
 
@@ -234,16 +250,22 @@ Result<Allocation> allocate(const AllocationInput& in) {
   Allocation out;
   std::vector<double> group_cpu_room(n_groups), group_mem_room(n_groups), cpu_wanted(n_groups, 0);
   std::vector<Share> pinned;
-  std::unordered_map<std::uint64_t, const Share*> previous;
+  std::vector<std::pair<std::uint64_t, const Share*>> previous;  // sorted by pair key
   previous.reserve(in.previous.size());
   for (const auto& s : in.previous) {
     if (in.nodes[s.node].pinned) {
       pinned.push_back(s);
       cpu_wanted[s.group] += s.cpu_cores;
     } else {
-      previous.emplace(pair_key(s.group, s.node), &s);
+      previous.emplace_back(pair_key(s.group, s.node), &s);
     }
   }
+  std::sort(previous.begin(), previous.end());
+  auto previous_of = [&](const Demand& d) -> const Share* {
+    const auto key = pair_key(d.group, d.node);
+    auto it = std::lower_bound(previous.begin(), previous.end(), std::pair<std::uint64_t, const Share*>(key, nullptr));
+    return it != previous.end() && it->first == key ? it->second : nullptr;
+  };
 
   std::vector<FillPair> cpu_pairs, mem_pairs;
   std::vector<double> prev_cpu, prev_mem;
@@ -252,9 +274,9 @@ Result<Allocation> allocate(const AllocationInput& in) {
     cpu_pairs.push_back({d.group, d.node, d.cpu_cores});
     mem_pairs.push_back({d.group, d.node, d.memory_bytes});
     cpu_wanted[d.group] += d.cpu_cores;
-    auto it = previous.find(pair_key(d.group, d.node));
-    prev_cpu.push_back(it == previous.end() ? -1 : it->second->cpu_cores);
-    prev_mem.push_back(it == previous.end() ? -1 : it->second->memory_bytes);
+    const Share* before = previous_of(d);
+    prev_cpu.push_back(before ? before->cpu_cores : -1);
+    prev_mem.push_back(before ? before->memory_bytes : -1);
   }
 
   out.effective_cpu_cores = effective_cpu_budgets(in, cpu_wanted);
