@@ -28,7 +28,13 @@ cleanup() {
 		wait "$driver_pid" 2>/dev/null || true
 	fi
 	echo "$stats_before" >/proc/sys/kernel/bpf_stats_enabled
-	rmdir "$tracked" "$untracked" 2>/dev/null || true
+	# The load's threads leave their cgroup a moment after it exits: rmdir may need a retry.
+	for dir in "$tracked" "$untracked"; do
+		for _ in $(seq 50); do
+			[[ -d $dir ]] || break
+			rmdir "$dir" 2>/dev/null || sleep 0.1
+		done
+	done
 	rm -rf "$tmp"
 	exit "$rc"
 }
