@@ -49,8 +49,8 @@ struct wait_start {
 };
 
 /* Runnable tracked tasks not yet on a CPU, keyed by task_struct address: the raw_tp arguments
- * carry it, so no read is needed to look `next` up. LRU: a task that exits while queued leaves
- * an entry nobody deletes. */
+ * carry it, so no read is needed to look `next` up. Entries outlive their waits (see
+ * start_waiting()); the LRU evicts those of tasks that are gone. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -188,7 +188,7 @@ int BPF_PROG(ebb_sched_wakeup_new, struct task_struct *task)
 
 /* What the switch path needs of a task. The fields lie within a few hundred bytes of each other
  * in task_struct on every kernel we support, so one read copies the span instead of four
- * separate helper calls, which cost most of the tracked path. */
+ * separate helper calls. */
 struct task_sample {
 	__u32 state;
 	int prio;
