@@ -18,6 +18,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include "daemon/manager_client/simulated_node.h"
 #include "manager/service/client.h"
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
   app.add_option("--settle", settle_s, "seconds allowed for every node to connect");
   app.add_option("--manager-pid", manager_pid, "sample this process's CPU and memory");
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::warn);  // a thousand links would each log their first allocation
 
   const manager::Transport transport{{cert, key, ca}, plaintext};
   auto admin = manager::connect_manager(manager, transport);
