@@ -107,7 +107,7 @@ TEST_CASE_METHOD(Cluster, "a duplicate node id is rejected while the first one i
   CHECK_FALSE(manager->report("a", sessions["a"], {}, now).ok());
 }
 
-TEST_CASE_METHOD(Cluster, "a large demand shift makes a round due at once; small ones wait") {
+TEST_CASE_METHOD(Cluster, "a large demand shift makes a round due at once, small ones wait") {
   connect("a");
   report("a", 1);
   REQUIRE(manager->maybe_round(now));
