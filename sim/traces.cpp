@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -114,13 +115,19 @@ Result<Series> parse_gcd_series(std::string_view text, std::string_view source, 
     const auto gap = line.find_first_of(" \t");
     double cpu = 0, memory = 0;
     if (gap == std::string_view::npos || !parse_number(line.substr(0, gap), cpu) ||
-        !parse_number(line.substr(gap), memory) || cpu < 0 || memory < 0) {
+        !parse_number(line.substr(gap), memory) || !std::isfinite(cpu) || cpu < 0 || memory < 0) {
       error = at(source, n, "expected 'cpu_percent memory_percent'");
+      return false;
+    }
+    // Converting a byte count that does not fit 64 bits (or NaN) is undefined (found by fuzzing).
+    const double bytes = memory / 100 * static_cast<double>(scale.memory_bytes);
+    if (!(bytes < static_cast<double>(std::numeric_limits<std::uint64_t>::max()))) {
+      error = at(source, n, "memory_percent '" + std::string(trim(line.substr(gap))) + "' is out of range");
       return false;
     }
     s.times_s.push_back(static_cast<double>(s.times_s.size()) * scale.step_s);
     s.cpu_cores.push_back(cpu / 100 * scale.cpu_cores);
-    s.memory_bytes.push_back(static_cast<std::uint64_t>(memory / 100 * static_cast<double>(scale.memory_bytes)));
+    s.memory_bytes.push_back(static_cast<std::uint64_t>(bytes));
     return true;
   });
   if (error) return *error;

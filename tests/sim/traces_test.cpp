@@ -59,6 +59,16 @@ TEST_CASE("GCD series: percentages scaled to cores and bytes, one row per 5 minu
   CHECK_THAT(bad.error().message, Catch::Matchers::Contains("vm_1:2:"));
 }
 
+// Found by fuzzing (tests/fuzz/corpus/trace_csv/gcd-memory-out-of-range.txt): converting
+// the byte count was undefined behaviour.
+TEST_CASE("GCD series: a memory percentage whose bytes do not fit 64 bits is an error") {
+  for (const char* row : {"12.5 1e300\n", "12.5 nan\n", "inf 10\n"}) {
+    auto bad = parse_gcd_series(row, "vm_1", GcdScale{});
+    REQUIRE_FALSE(bad);
+    CHECK_THAT(bad.error().message, Catch::Matchers::Contains("vm_1:1:"));
+  }
+}
+
 TEST_CASE("GCD archives are read in-process from the .tar.gz") {
   const auto dir = std::filesystem::temp_directory_path() / ("ebb-sim-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
