@@ -8,7 +8,7 @@ packages=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libboost-dev libboost-system-dev
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
-  libeigen3-dev catch2 libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+  libeigen3-dev catch2 libbenchmark-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcpp-httplib-dev libsystemd-dev
   qemu-system-x86 busybox-static cpio kmod
   iproute2 openssl curl procps util-linux valgrind socat

@@ -193,12 +193,21 @@ std::optional<Engine::Step> Engine::observe_and_decide(Container& c, const probe
   }
   policy::Observation o = observe(c.last_snapshot ? &*c.last_snapshot : nullptr, *snapshot, probe ? &*probe : nullptr);
   o.starving = starving;
-  c.last_snapshot = *snapshot;
-  if (counters) c.last_probe = *counters;
-  c.last_observation = o;
-  c.oom_kills += o.oom_kill_events;
+  // An event reaction looks at "last tick until now" but leaves the tick's baseline alone: a
+  // baseline moved every few milliseconds would leave the next tick an interval with no complete
+  // CFS period, in which throttling cannot show.
+  if (!starving) {
+    c.last_snapshot = *snapshot;
+    if (counters) c.last_probe = *counters;
+    c.last_observation = o;
+    c.oom_kills += o.oom_kill_events;
+  }
   if (c.settings.mode == config::Mode::off) return std::nullopt;
   Step step{&c, std::move(*snapshot), c.controller->decide(o)};
+  spdlog::trace("{}: usage {:.3f} cores, throttled {:.0f}% of periods, limit {} -> {}{}: {}", c.path, o.cpu_usage_cores,
+                o.cpu_throttled_periods * 100, o.cpu_limit_cores ? fmt::format("{:.3f}", *o.cpu_limit_cores) : "max",
+                step.decision.limits.cpu_cores ? fmt::format("{:.3f}", *step.decision.limits.cpu_cores) : "max",
+                starving ? " (event)" : "", step.decision.reason);
   c.last_decision = step.decision;
   c.wanted_cpu_cores = step.decision.limits.cpu_cores.value_or(node_.cpu_cores);
   ++c.decisions;

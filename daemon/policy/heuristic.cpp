@@ -70,7 +70,7 @@ std::optional<double> HeuristicController::decide_cpu(const Observation& o, std:
   return keep_unlimited(o.cpu_limit_cores, lowered, ceiling);
 }
 
-void HeuristicController::decide_memory(const Observation& o, Limits& limits, std::string& reason) const {
+void HeuristicController::decide_memory(const Observation& o, Limits& limits, std::string& reason) {
   const std::uint64_t ceiling = memory_ceiling(params_);
   const std::uint64_t floor = std::min(params_.bounds.memory_min_bytes, ceiling);
   const std::uint64_t current_high = std::min(o.memory_high_bytes.value_or(ceiling), ceiling);
@@ -103,17 +103,32 @@ void HeuristicController::decide_memory(const Observation& o, Limits& limits, st
     high = std::max(high_target, current_high * rules_.memory_lower_factor);
   }
 
-  // memory.max: never below usage plus a margin; raised at once when usage nears it.
+  // memory.max: never below usage plus a margin; raised at once when usage nears it; after it
+  // was hit (OOM kill, max event) raised and held, since a restarted container reads ~0 bytes.
   const double gap = std::max(usage * 0.25, static_cast<double>(rules_.memory_max_min_gap));
   const double max_target = std::max(high_target * rules_.memory_max_headroom, usage + gap);
   double max;
+  const bool hit = o.memory_max_events > 0 || o.oom_kill_events > 0;
   const bool near_max = usage > rules_.memory_raise_at * current_max;
-  if (near_max || o.memory_max_events > 0 || o.oom_kill_events > 0 || max_target >= current_max) {
+  if (hit) {
+    memory_hold_ = rules_.memory_hold_ticks;
+    max = std::max({max_target, current_max * rules_.memory_event_raise, memory_peak_ * rules_.memory_event_raise});
+    reason += (reason.empty() ? "" : "; ") + std::string("memory.max was hit: raise it and hold");
+  } else if (near_max || max_target >= current_max) {
     max = std::max(max_target, near_max ? usage + 2 * gap : max_target);
     if (max > current_max) reason += (reason.empty() ? "" : "; ") + std::string("memory nearing memory.max: raise it");
+  } else if (memory_hold_ > 0) {
+    max = current_max;
   } else {
     max = std::max(max_target, current_max * rules_.memory_lower_factor);
   }
+  if (memory_hold_ > 0) {
+    --memory_hold_;
+    high = std::max(high, static_cast<double>(current_high));
+  } else {
+    memory_peak_ = 0;
+  }
+  memory_peak_ = std::max(memory_peak_, o.memory_current_bytes);
   const std::uint64_t new_max = clamp_bytes(max);
   limits.memory_max_bytes = keep_unlimited(o.memory_max_bytes, new_max, ceiling);
   limits.memory_high_bytes = keep_unlimited(o.memory_high_bytes, std::min(clamp_bytes(high), new_max), ceiling);

@@ -25,6 +25,9 @@ struct HeuristicParams {
   std::uint64_t memory_max_min_gap = 64ull << 20;    // ... and >= usage + max(25%, this)
   double memory_raise_at = 0.8;            // raise memory.max when usage exceeds this share
   double memory_lower_factor = 0.9;        // per tick
+  double memory_event_raise = 1.5;         // memory.max x this on an OOM kill or a max event
+  int memory_hold_ticks = 50;              // ... then no lowering for this long: a restarted
+                                           // container reads ~0 bytes but will need them again
 };
 
 class HeuristicController final : public ContainerController {
@@ -35,11 +38,13 @@ class HeuristicController final : public ContainerController {
 
  private:
   std::optional<double> decide_cpu(const Observation& o, std::string& reason);
-  void decide_memory(const Observation& o, Limits& limits, std::string& reason) const;
+  void decide_memory(const Observation& o, Limits& limits, std::string& reason);
 
   ControllerParams params_;
   HeuristicParams rules_;
   int slack_streak_ = 0;
+  int memory_hold_ = 0;           // ticks left without lowering memory after a limit hit
+  std::uint64_t memory_peak_ = 0; // highest usage seen since the last limit hit
 };
 
 ControllerFactory heuristic_factory(const HeuristicParams& rules = {});

@@ -266,3 +266,15 @@ TEST_CASE_METHOD(EngineFixture, "a budget group's containers share the node's gr
   CHECK(demand["shop"].containers == 2);
   CHECK(demand["shop"].wanted_cpu_cores > 0.6);  // demand is reported before the cap
 }
+
+TEST_CASE_METHOD(EngineFixture, "an event reaction does not shorten the next tick's observation") {
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  const auto id = engine->containers().at("ebb.slice/web").id;
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  REQUIRE(engine->react(id, "runq_latency", std::chrono::steady_clock::now()));
+  engine->tick();
+  // The tick still covers the throttled interval that the reaction already looked at.
+  CHECK(engine->containers().at("ebb.slice/web").last_observation.cpu_throttled_periods == Approx(0.9));
+}

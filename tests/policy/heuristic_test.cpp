@@ -159,3 +159,24 @@ TEST_CASE("limits at 'max' stay 'max' while the decision is the ceiling") {
   CHECK_FALSE(busy.limits.cpu_cores);
   CHECK(busy.limits.memory_max_bytes);  // memory follows the small working set down at once
 }
+
+TEST_CASE("after an OOM kill memory.max is raised and held, not lowered to the restarted container's usage") {
+  HeuristicController c(node_params());
+  auto o = steady(0.1, 1.0);
+  o.memory_max_bytes = 200 * MiB;
+  o.memory_high_bytes = 180 * MiB;
+  o.memory_current_bytes = o.memory_working_set_bytes = 190 * MiB;
+  (void)c.decide(o);
+  o.memory_current_bytes = o.memory_working_set_bytes = 1 * MiB;  // killed and restarting
+  o.oom_kill_events = 1;
+  auto d = c.decide(o);
+  CHECK(*d.limits.memory_max_bytes >= 285 * MiB);
+  CHECK_THAT(d.reason, Catch::Contains("hit"));
+  o.oom_kill_events = 0;
+  o.memory_max_bytes = d.limits.memory_max_bytes;
+  o.memory_high_bytes = d.limits.memory_high_bytes;
+  for (int tick = 0; tick < 40; ++tick) {
+    auto held = c.decide(o);
+    REQUIRE(*held.limits.memory_max_bytes >= *d.limits.memory_max_bytes);
+  }
+}
