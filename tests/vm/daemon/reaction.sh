@@ -62,7 +62,7 @@ echo "reaction to a 10% -> 100% jump under a tight cpu.max, $jumps jumps each, 2
 echo "  tick-driven:  median ${tick_median} ms, p95 ${tick_p95} ms (${tick_n} jumps answered)"
 echo "  event-driven: median ${event_median} ms, p95 ${event_p95} ms (${event_n} jumps answered)"
 echo "  event sources: $(grep -o 'probes active: .*' "$work/event.log" | head -1)"
-[[ -n ${EBB_VM_OUT:-} ]] && cp "$work"/*.delays "$work"/*.log "$EBB_VM_OUT/" 2>/dev/null
+[[ -n ${EBB_VM_OUT:-} ]] && cp "$work"/*.delays "$work"/*.log "$work"/*.jumps "$work"/*.limits "$EBB_VM_OUT/" 2>/dev/null
 
 check "e: most jumps answered in both modes (${tick_n}, ${event_n} of $jumps)" \
   test "$tick_n" -ge $((jumps * 3 / 4)) -a "$event_n" -ge $((jumps * 3 / 4))
