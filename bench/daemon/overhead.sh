@@ -15,8 +15,8 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$root"' EXIT
 
 mkdir -p "$root/ebb.slice"
 echo "cpu memory" >"$root/ebb.slice/cgroup.subtree_control"
-for i in $(seq -w 1 $count); do
-  d=$root/ebb.slice/c$i
+for i in $(seq 1 $count); do
+  d=$root/ebb.slice/c$(printf %03d "$i")
   mkdir "$d"
   printf 'usage_usec %d\nnr_periods 100\nnr_throttled 0\nthrottled_usec 0\n' $((i * 1000)) >"$d/cpu.stat"
   echo "50000 100000" >"$d/cpu.max"
@@ -37,6 +37,7 @@ sleep 5  # adoption and probe loading are start-up, not steady state
 ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 t0=$(ticks); start=$(date +%s.%N)
 sleep "$seconds"
+[[ -n ${EBB_PROFILE:-} ]] && perf record -q -e cpu-clock -g -p $pid -o "$EBB_PROFILE" -- sleep 8 >/dev/null 2>&1
 t1=$(ticks); end=$(date +%s.%N)
 hz=$(getconf CLK_TCK)
 awk -v c=$((t1 - t0)) -v hz="$hz" -v s="$start" -v e="$end" -v n=$count 'BEGIN {

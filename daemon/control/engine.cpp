@@ -204,7 +204,8 @@ std::optional<Engine::Step> Engine::observe_and_decide(Container& c, const probe
   }
   if (c.settings.mode == config::Mode::off) return std::nullopt;
   Step step{&c, std::move(*snapshot), c.controller->decide(o)};
-  spdlog::trace("{}: usage {:.3f} cores, throttled {:.0f}% of periods, limit {} -> {}{}: {}", c.path, o.cpu_usage_cores,
+  if (spdlog::should_log(spdlog::level::trace))
+    spdlog::trace("{}: usage {:.3f} cores, throttled {:.0f}% of periods, limit {} -> {}{}: {}", c.path, o.cpu_usage_cores,
                 o.cpu_throttled_periods * 100, o.cpu_limit_cores ? fmt::format("{:.3f}", *o.cpu_limit_cores) : "max",
                 step.decision.limits.cpu_cores ? fmt::format("{:.3f}", *step.decision.limits.cpu_cores) : "max",
                 starving ? " (event)" : "", step.decision.reason);
