@@ -278,3 +278,16 @@ TEST_CASE_METHOD(EngineFixture, "an event reaction does not shorten the next tic
   // The tick still covers the throttled interval that the reaction already looked at.
   CHECK(engine->containers().at("ebb.slice/web").last_observation.cpu_throttled_periods == Approx(0.9));
 }
+
+TEST_CASE_METHOD(EngineFixture, "a cgroup whose files are malformed does not hold up the others") {
+  auto engine = make_engine();
+  engine->rescan();
+  engine->tick();
+  tree.write("ebb.slice/idle/cpu.stat", "usage_usec banana\n");
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine->tick();
+  engine->tick();
+  CHECK(*fs.read_cpu_max("ebb.slice/web")->quota_usec > 10000u);
+  const auto& idle = engine->containers().at("ebb.slice/idle");  // kept: the cgroup still exists
+  CHECK_THAT(idle.reported_error, Catch::Contains("cpu.stat"));
+}
