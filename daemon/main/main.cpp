@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "daemon/api/api.h"
 #include "daemon/common/duration.h"
 #include "daemon/config/config.h"
 #include "daemon/control/engine.h"
@@ -20,6 +21,7 @@
 #include "daemon/learner/learner.h"
 #include "daemon/policy/heuristic.h"
 #include "daemon/probes/probe_command.h"
+#include "daemon/main/cluster.h"
 
 namespace {
 
@@ -30,6 +32,7 @@ constexpr const char* kDefaultConfig = "/etc/ebb/ebbd.toml";
 struct Flags {
   std::string config_file;
   std::string cgroup_root, state_dir, tick, log_level;
+  std::string socket, tcp_listen, metrics_listen;
   std::vector<std::string> select;
   bool dry_run = false;
   bool once = false;
@@ -50,6 +53,9 @@ Result<config::Config> build_config(const Flags& flags) {
   if (!flags.log_level.empty()) c.log_level = flags.log_level;
   if (!flags.select.empty()) c.select = flags.select;
   if (flags.dry_run) c.dry_run = true;
+  if (!flags.socket.empty()) c.socket = flags.socket;
+  if (!flags.tcp_listen.empty()) c.tcp_listen = flags.tcp_listen;
+  if (!flags.metrics_listen.empty()) c.metrics_listen = flags.metrics_listen;
   if (!flags.tick.empty()) {
     auto tick = parse_duration(flags.tick);
     if (!tick) return Error{"--tick: " + tick.error().message};
@@ -150,7 +156,13 @@ int main(int argc, char** argv) {
   app.add_flag("--once", flags.once, "run one tick, print the decisions as JSON lines, exit");
   app.add_option("--state-dir", flags.state_dir, "where original limits are kept (default /var/lib/ebb)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error (default info)");
+  app.add_option("--socket", flags.socket, "API unix socket (default /run/ebb/ebbd.sock)");
+  app.add_option("--tcp-listen", flags.tcp_listen, "also serve the API on HOST:PORT (default off)");
+  app.add_option("--metrics-listen", flags.metrics_listen, "Prometheus metrics on HOST:PORT[/PATH] (default off)");
   app.set_version_flag("--version", std::string("ebbd ") + EBB_VERSION);
+
+  cluster::Flags cluster_flags;
+  cluster::add_flags(app, cluster_flags);
 
   auto* probe = app.add_subcommand("probe", "attach the eBPF probes to the selected cgroups, print what they saw, exit");
   std::string probe_duration = "5s", probe_output = "table";
@@ -176,6 +188,8 @@ int main(int argc, char** argv) {
     options.json = probe_output == "json";
     return probes::run_probe_command(options, std::cout, std::cerr);
   }
+
+  if (!cluster_flags.simulate.empty()) return cluster::run_simulated(cluster_flags);
 
   auto logger = spdlog::stderr_color_mt("ebbd");
   spdlog::set_default_logger(logger);
@@ -217,8 +231,21 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
+  api::NodeInfo info{EBB_VERSION};
+  if (probes) info.probes = probes->status();
+  auto served = api::Api::start(io, engine, c, std::move(info));
+  if (!served) {
+    std::fprintf(stderr, "ebbd: %s\n", served.error().to_string().c_str());
+    return 2;
+  }
   control::LoopHooks hooks;
   hooks.reload = [&flags]() { return build_config(flags); };
+  hooks.after_tick = [api = served->get()] { api->after_tick(); };
+  auto link = cluster::connect(cluster_flags, io, engine);
+  if (!link) {
+    std::fprintf(stderr, "ebbd: %s\n", link.error().to_string().c_str());
+    return 2;
+  }
   control::EventLoop loop(io, engine, probes.get(), hooks);
   if (auto status = loop.run(); !status) {
     spdlog::critical("{}", status.error().to_string());

@@ -1,0 +1,204 @@
+// Starts the real ebbd (fake cgroup tree, socket in a temp dir, metrics on a free port) and
+// runs the real ebbctl against it, as a person would.
+#include <catch2/catch.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/fake_cgroup_tree.h"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+Run sh(const std::string& command) {
+  Run r;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe);
+  std::array<char, 4096> buffer{};
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) r.out.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class EbbdFixture {
+ public:
+  EbbdFixture() {
+    tree.add_cgroup("ebb.slice");
+    tree.write("ebb.slice/cgroup.subtree_control", "cpu memory\n");
+    tree.add_cgroup("ebb.slice/web");
+    tree.add_cgroup("ebb.slice/db");
+    dir = tree.root().parent_path() / (tree.root().filename().string() + "-cli");
+    std::filesystem::create_directories(dir);
+    socket = (dir / "run" / "ebbd.sock").string();
+    log = (dir / "ebbd.log").string();
+    pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::freopen(log.c_str(), "w", stderr);
+      const std::string root = tree.root().string(), state = (dir / "state").string();
+      ::execl(EBBD, EBBD, "--cgroup-root", root.c_str(), "--state-dir", state.c_str(), "--socket", socket.c_str(),
+              "--metrics-listen", "127.0.0.1:0", "--tick", "50ms", "--select", "ebb.slice/*", nullptr);
+      ::_exit(127);
+    }
+    REQUIRE(eventually([&] { return ctl("ps").out.find("web") != std::string::npos; }));
+  }
+  ~EbbdFixture() {
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::filesystem::remove_all(dir);
+  }
+
+  Run ctl(const std::string& args) { return sh(std::string(EBBCTL) + " --socket " + socket + " " + args); }
+
+  template <typename Pred>
+  static bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return pred();
+  }
+
+  // Usage that climbs with throttling, so that every tick has something to decide.
+  void burn(std::uint64_t& usage) {
+    usage += 45000;
+    tree.write("ebb.slice/web/cpu.stat", "usage_usec " + std::to_string(usage) +
+                                             "\nuser_usec 0\nsystem_usec 0\nnr_periods 100\nnr_throttled 60\nthrottled_usec 100\n");
+  }
+
+  std::string metrics_url() {
+    std::string url;
+    eventually([&] {
+      std::ifstream in(log);
+      std::stringstream text;
+      text << in.rdbuf();
+      std::smatch m;
+      const std::string s = text.str();
+      if (std::regex_search(s, m, std::regex("metrics on (http://[0-9.:]+/metrics)"))) url = m[1];
+      return !url.empty();
+    });
+    return url;
+  }
+
+  ebb::testing::FakeCgroupTree tree;
+  std::filesystem::path dir;
+  std::string socket, log;
+  pid_t pid = -1;
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(EbbdFixture, "ebbctl ps and node and inspect show the running daemon's containers") {
+  auto ps = ctl("ps");
+  CHECK(ps.exit_code == 0);
+  CHECK_THAT(ps.out, Catch::StartsWith("NAME  "));
+  CHECK_THAT(ps.out, Catch::Contains("CPU LIMIT  USAGE  THROTTLED  RUNQ P99  MEM USAGE  MEM HIGH  MEM MAX  MODE"));
+  CHECK_THAT(ps.out, Catch::Contains("\ndb "));
+  auto json = ctl("-o json ps --select 'ebb.slice/w*'");
+  CHECK(json.exit_code == 0);
+  CHECK_THAT(json.out, Catch::StartsWith("{\"containers\":[{\"path\":\"ebb.slice/web\",\"name\":\"web\""));
+  CHECK_THAT(json.out, !Catch::Contains("\"db\""));
+
+  auto node = ctl("node");
+  CHECK(node.exit_code == 0);
+  CHECK_THAT(node.out, Catch::Contains("containers: 2 managed"));
+  CHECK_THAT(ctl("-o json node").out, Catch::Contains("\"cgroupRoot\":\"" + tree.root().string() + "\""));
+
+  std::uint64_t usage = 0;
+  REQUIRE(eventually([&] {
+    burn(usage);
+    return ctl("inspect web").out.find("Applied.") != std::string::npos;
+  }));
+  auto inspect = ctl("inspect web");
+  CHECK(inspect.exit_code == 0);
+  CHECK_THAT(inspect.out, Catch::Contains("path:      ebb.slice/web"));
+  CHECK_THAT(inspect.out, Catch::Contains("recent decisions (oldest first):"));
+  CHECK(std::regex_search(inspect.out, std::regex("the (learner|fallback|heuristic) (raised|lowered|set) ")));
+
+  auto missing = ctl("inspect nope");
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.out, Catch::Contains("ebbctl: no managed container named 'nope'"));
+}
+
+TEST_CASE_METHOD(EbbdFixture, "ebbctl set changes the cgroup's limit and refuses bad values and events -f sees decisions") {
+  auto set = ctl("set web --cpu-max 0.3");
+  CHECK(set.exit_code == 0);
+  CHECK(set.out == "policy stored for ebb.slice/web; it applies now to ebb.slice/web\n");
+  std::uint64_t usage = 0;
+  CHECK(eventually([&] {
+    burn(usage);
+    const auto text = tree.read("ebb.slice/web/cpu.max");
+    return text.rfind("max", 0) != 0 && std::stoull(text) <= 30000;
+  }));
+  CHECK_THAT(ctl("inspect web").out, Catch::Contains("policy:    cpu 0.05..0.30 cores"));
+
+  auto bad = ctl("set web --cpu-min -1");
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.out, Catch::Contains("settings.cpu_min_cores: must be between 0.001 and 4096 (got -1)"));
+  auto usage_error = ctl("set --mode off");
+  CHECK(usage_error.exit_code == 2);
+  CHECK_THAT(usage_error.out, Catch::Contains("give a container NAME or --select GLOB"));
+  CHECK(ctl("set web --mode sometimes").exit_code == 2);
+
+  std::thread activity([&] {
+    for (int i = 0; i < 60; ++i) {
+      std::uint64_t u = usage += 90000;
+      burn(u);
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  auto events = ctl("events -f --count 1 --kind decision --select web");
+  activity.join();
+  CHECK(events.exit_code == 0);
+  CHECK(std::regex_search(events.out, std::regex("^[0-9:.]+Z decision web: cpu ")));
+  auto recent = ctl("events --limit 2");
+  CHECK(recent.exit_code == 0);
+  CHECK_THAT(recent.out, Catch::Contains(" decision "));
+}
+
+TEST_CASE_METHOD(EbbdFixture, "ebbctl top refreshes and every command has --help and the metrics pass promtool") {
+  auto top = ctl("top --iterations 2 --interval 100ms");
+  CHECK(top.exit_code == 0);
+  std::size_t tables = 0;
+  for (auto at = top.out.find("NAME  "); at != std::string::npos; at = top.out.find("NAME  ", at + 1)) ++tables;
+  CHECK(tables == 2);
+  for (const char* cmd : {"", "ps", "top", "inspect", "events", "set", "node"}) {
+    INFO(cmd);
+    auto help = sh(std::string(EBBCTL) + " " + cmd + " --help");
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.out, Catch::Contains("Usage:"));
+  }
+  const auto url = metrics_url();
+  REQUIRE_FALSE(url.empty());
+  REQUIRE(sh("command -v promtool").exit_code == 0);  // scripts/deps.sh installs Debian's prometheus
+  auto check = sh("curl -sf " + url + " | promtool check metrics");
+  CHECK(check.exit_code == 0);
+  CHECK(check.out.empty());
+  CHECK_THAT(sh("curl -sf " + url).out, Catch::Contains("ebb_container_cpu_limit_cores{container=\"ebb.slice/web\",name=\"web\"}"));
+}
+
+TEST_CASE("ebbctl says clearly when ebbd is not there or the socket is not accessible") {
+  auto none = sh(std::string(EBBCTL) + " --socket /nonexistent/ebbd.sock ps");
+  CHECK(none.exit_code == 3);
+  CHECK(none.out == "ebbctl: cannot reach ebbd at /nonexistent/ebbd.sock: no such file (is ebbd running?)\n");
+  ebb::testing::FakeCgroupTree tree;
+  tree.write("not-a-socket", "");
+  auto refused = sh(std::string(EBBCTL) + " --socket " + (tree.root() / "not-a-socket").string() + " node");
+  CHECK(refused.exit_code == 3);
+  CHECK_THAT(refused.out, Catch::StartsWith("ebbctl: cannot reach ebbd at "));
+}
