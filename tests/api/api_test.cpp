@@ -76,8 +76,7 @@ class ApiFixture {
   ApiFixture() {
     tree.add_cgroup("ebb.slice");
     tree.write("ebb.slice/cgroup.subtree_control", "cpu memory\n");
-    tree.add_cgroup("ebb.slice/web");
-    tree.add_cgroup("ebb.slice/db");
+    for (const char* cg : {"ebb.slice/web", "ebb.slice/db"}) add(cg);
     dir = tree.root().parent_path() / (tree.root().filename().string() + "-api");
     cfg.cgroup_root = tree.root();
     cfg.state_dir = dir / "state";
@@ -90,6 +89,13 @@ class ApiFixture {
   ~ApiFixture() {
     daemon.reset();
     std::filesystem::remove_all(dir);
+  }
+
+  // Without PSI files, as on a kernel built without PSI: a pressure trigger opened on a fake
+  // tree's regular file would overwrite it.
+  void add(const std::string& cg) {
+    tree.add_cgroup(cg);
+    for (const char* f : {"/cpu.pressure", "/memory.pressure", "/io.pressure"}) std::filesystem::remove(tree.root() / (cg + f));
   }
 
   void start(std::size_t event_queue = api::Subscription::kDefaultCapacity) {
@@ -378,7 +384,7 @@ TEST_CASE_METHOD(ApiFixture, "WatchEvents streams adoptions and decisions and dr
   grpc::ClientContext ctx;
   auto reader = stub->WatchEvents(&ctx, request);
   reader->WaitForInitialMetadata();
-  tree.add_cgroup("ebb.slice/new1");
+  add("ebb.slice/new1");
   v1::Event event;
   REQUIRE(reader->Read(&event));
   CHECK(event.kind() == v1::EVENT_KIND_ADOPTED);
@@ -450,7 +456,7 @@ TEST_CASE_METHOD(ApiFixture, "a cancelled stream is cleaned up and a reader that
     while (seen < 2 * 300 && fast->Read(&e)) ++seen;
   });
   for (int round = 0; round < 3; ++round) {
-    for (int i = 0; i < 100; ++i) tree.add_cgroup("ebb.slice/c" + std::to_string(round * 100 + i));
+    for (int i = 0; i < 100; ++i) add("ebb.slice/c" + std::to_string(round * 100 + i));
     std::this_thread::sleep_for(300ms);
     for (int i = 0; i < 100; ++i) tree.remove_cgroup("ebb.slice/c" + std::to_string(round * 100 + i));
     std::this_thread::sleep_for(300ms);

@@ -38,8 +38,13 @@ class EbbdFixture {
   EbbdFixture() {
     tree.add_cgroup("ebb.slice");
     tree.write("ebb.slice/cgroup.subtree_control", "cpu memory\n");
-    tree.add_cgroup("ebb.slice/web");
-    tree.add_cgroup("ebb.slice/db");
+    // Without PSI files (a kernel without PSI): a pressure trigger on a fake file would overwrite it.
+    for (const char* cg : {"ebb.slice/web", "ebb.slice/db"}) {
+      tree.add_cgroup(cg);
+      for (const char* f : {"/cpu.pressure", "/memory.pressure", "/io.pressure"}) {
+        std::filesystem::remove(tree.root() / (std::string(cg) + f));
+      }
+    }
     dir = tree.root().parent_path() / (tree.root().filename().string() + "-cli");
     std::filesystem::create_directories(dir);
     socket = (dir / "run" / "ebbd.sock").string();
