@@ -27,7 +27,19 @@ void Engine::reconfigure(config::Config config) {
 
 void Engine::set_api_overrides(std::vector<config::Override> overrides) {
   api_overrides_ = std::move(overrides);
-  for (auto& [path, c] : containers_) c.settings = settings_for(path);
+  for (auto& [path, c] : containers_) {
+    auto next = settings_for(path);
+    // Bounds and objectives are the controller's construction parameters: a controller built
+    // with the old ones would go on deciding outside what the operator just set.
+    const auto p = params_for(c.settings), q = params_for(next);
+    const bool same = p.bounds.cpu_min_cores == q.bounds.cpu_min_cores && p.bounds.cpu_max_cores == q.bounds.cpu_max_cores &&
+                      p.bounds.memory_min_bytes == q.bounds.memory_min_bytes &&
+                      p.bounds.memory_max_bytes == q.bounds.memory_max_bytes &&
+                      p.objective.throttled_fraction == q.objective.throttled_fraction &&
+                      p.objective.runq_latency_p99_us == q.objective.runq_latency_p99_us && p.priority == q.priority;
+    c.settings = std::move(next);
+    if (!same) c.controller = factory_(params_for(c.settings));
+  }
 }
 
 config::EffectiveSettings Engine::settings_for(const std::string& path) const {
