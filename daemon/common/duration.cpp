@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 namespace ebb {
@@ -32,7 +33,12 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   static constexpr std::pair<std::string_view, double> kUnits[] = {
       {"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
   for (auto [unit, scale] : kUnits) {
-    if (parsed->unit == unit) return std::chrono::nanoseconds(static_cast<std::int64_t>(parsed->number * scale));
+    if (parsed->unit != unit) continue;
+    // Converting a value that does not fit is undefined (found by fuzzing).
+    const double ns = parsed->number * scale;
+    if (!(ns < static_cast<double>(std::numeric_limits<std::int64_t>::max())))
+      return Error{"invalid duration '" + std::string(text) + "': too large"};
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
   }
   return Error{"invalid duration '" + std::string(text) + "': unit must be one of ns, us, ms, s, m, h"};
 }
@@ -45,7 +51,11 @@ Result<std::uint64_t> parse_bytes(std::string_view text) {
       {"M", 1048576.0},    {"MiB", 1048576.0},  {"G", 1073741824.0}, {"GiB", 1073741824.0},
       {"T", 1099511627776.0}, {"TiB", 1099511627776.0}};
   for (auto [unit, scale] : kUnits) {
-    if (parsed->unit == unit) return static_cast<std::uint64_t>(parsed->number * scale);
+    if (parsed->unit != unit) continue;
+    const double bytes = parsed->number * scale;
+    if (!(bytes < static_cast<double>(std::numeric_limits<std::uint64_t>::max())))
+      return Error{"invalid size '" + std::string(text) + "': too large"};
+    return static_cast<std::uint64_t>(bytes);
   }
   return Error{"invalid size '" + std::string(text) + "': unit must be one of B, K, M, G, T (binary)"};
 }

@@ -26,3 +26,13 @@ TEST_CASE("sizes parse with binary units") {
   CHECK_FALSE(ebb::parse_bytes("12X").ok());
   CHECK(ebb::format_bytes(300ull << 20) == "300.0M");
 }
+
+// Found by fuzzing the config (tests/fuzz/corpus/config/huge-duration.toml): converting these
+// to integers was undefined behaviour.
+TEST_CASE("durations and sizes too large for 64 bits are errors") {
+  CHECK_FALSE(ebb::parse_duration("1e300s").ok());
+  CHECK_FALSE(ebb::parse_duration("300000000000h").ok());
+  CHECK_FALSE(ebb::parse_bytes("1e300T").ok());
+  CHECK_FALSE(ebb::parse_bytes("20000000T").ok());
+  CHECK(*ebb::parse_bytes("16T") == 16ull << 40);
+}
