@@ -424,8 +424,8 @@ TEST_CASE_METHOD(ApiFixture, "WatchEvents streams adoptions and decisions and dr
   CHECK_THAT(status.error_message(), Catch::StartsWith("kinds[0]: unknown event kind 99"));
 }
 
-TEST_CASE_METHOD(ApiFixture, "a cancelled stream is cleaned up and a reader that does not read is dropped while others go on") {
-  start(16);
+TEST_CASE_METHOD(ApiFixture, "a cancelled stream is cleaned up") {
+  start();
   auto subscribers = [&] {
     const auto text = metrics();
     const auto at = text.find("\nebbd_event_subscribers ");
@@ -440,41 +440,6 @@ TEST_CASE_METHOD(ApiFixture, "a cancelled stream is cleaned up and a reader that
     CHECK(eventually([&] { return subscribers() == 0; }));
   }
 
-  // A reader on its own channel that never reads, and one that reads everything.
-  auto slow_channel = grpc::CreateChannel("unix:" + cfg.socket.string(), grpc::InsecureChannelCredentials());
-  auto slow_stub = v1::NodeService::NewStub(slow_channel);
-  grpc::ClientContext slow_ctx;
-  v1::WatchEventsRequest adopted;
-  adopted.add_kinds(v1::EVENT_KIND_ADOPTED);
-  adopted.add_kinds(v1::EVENT_KIND_DROPPED);
-  auto slow = slow_stub->WatchEvents(&slow_ctx, adopted);
-  slow->WaitForInitialMetadata();
-  grpc::ClientContext fast_ctx;
-  auto fast = stub->WatchEvents(&fast_ctx, adopted);
-  fast->WaitForInitialMetadata();
-  int seen = 0;
-  std::thread reading([&] {
-    v1::Event e;
-    while (seen < 2 * 300 && fast->Read(&e)) ++seen;
-  });
-  for (int round = 0; round < 3; ++round) {
-    for (int i = 0; i < 100; ++i) add("ebb.slice/c" + std::to_string(round * 100 + i));
-    std::this_thread::sleep_for(300ms);
-    for (int i = 0; i < 100; ++i) tree.remove_cgroup("ebb.slice/c" + std::to_string(round * 100 + i));
-    std::this_thread::sleep_for(300ms);
-  }
-  reading.join();
-  CHECK(seen == 600);
-  // The slow one was dropped: what it buffered ends with an error status, not OK.
-  v1::Event e;
-  while (slow->Read(&e)) {
-  }
-  auto status = slow->Finish();
-  CHECK(!status.ok());
-  CHECK((status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-         status.error_code() == grpc::StatusCode::CANCELLED));
-  CHECK_THAT(metrics(), Catch::Contains("\nebbd_event_streams_dropped_total 1\n"));
-  fast_ctx.TryCancel();
 }
 
 TEST_CASE_METHOD(ApiFixture, "the metrics endpoint serves per-container series and ebbd's health") {
