@@ -11,8 +11,8 @@ packages=(
   libeigen3-dev catch2 libbenchmark-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcpp-httplib-dev libsystemd-dev
   qemu-system-x86 busybox-static cpio kmod
-  iproute2 openssl curl procps util-linux valgrind
-  prometheus socat
+  iproute2 openssl curl procps util-linux valgrind socat
+  prometheus
   systemd dpkg-dev
 )
 
