@@ -86,6 +86,8 @@ Result<std::vector<double>> arbitrate(std::span<const Claim> claims, double capa
   double available = capacity_cores * (1 - 1e-9);
   for (const auto* targets : {&floors, &wants})
     for (const auto& m : members) available -= water_fill(m, *targets, claims, grants, available);
+  // The fill's arithmetic can land an ulp above a want; the contract is grant <= want exactly.
+  for (std::size_t i = 0; i < claims.size(); ++i) grants[i] = std::min(grants[i], wants[i]);
   return grants;
 }
 

@@ -7,6 +7,9 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
 #include <csignal>
 #include <list>
 #include <optional>
@@ -23,13 +26,19 @@ namespace {
 // probes are not loaded. A stall of 50 ms within 500 ms (10%) calls for a decision at once.
 class PressureTriggers final : public EngineListener {
  public:
-  PressureTriggers(asio::io_context& io, Engine& engine) : io_(io), engine_(engine) {}
+  PressureTriggers(asio::io_context& io, Engine& engine) : io_(io), engine_(engine) {
+    // Arming a trigger writes to the pressure file: only meaningful (and harmless) on cgroup2.
+    struct statfs fs {};
+    on_cgroup2_ = ::statfs(engine.config().cgroup_root.c_str(), &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+    if (!on_cgroup2_) spdlog::info("{} is not a cgroup2 mount: no PSI triggers", engine.config().cgroup_root.string());
+  }
   ~PressureTriggers() override {
     for (auto& w : watches_) w.descriptor.release();  // the PsiTrigger closes its fd
   }
 
   void on_adopted(const Container& c) override {
     using namespace std::chrono_literals;
+    if (!on_cgroup2_) return;
     for (auto resource : {probes::PressureResource::cpu, probes::PressureResource::memory}) {
       auto trigger = probes::PsiTrigger::open(engine_.config().cgroup_root / c.path, resource, 50ms, 500ms);
       if (!trigger) {
@@ -80,6 +89,7 @@ class PressureTriggers final : public EngineListener {
   asio::io_context& io_;
   Engine& engine_;
   std::list<Watch> watches_;
+  bool on_cgroup2_ = false;
   bool warned_ = false;
 };
 

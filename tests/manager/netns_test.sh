@@ -163,11 +163,11 @@ if [[ $(status a /group_budgets/web) == "$a_before" && $(status c /group_budgets
 else fail "nodes lost their allocation before the lease ended: A $(status a /group_budgets/web) C $(status c /group_budgets/web)"; fi
 local_control() { [[ $(status a /local_only) == true && $(status c /local_only) == true &&
                       $(status a /group_budgets) == "{}" && $(status c /node_budget) == null ]]; }
-wait_for 4 local_control
+wait_for 8 local_control  # status files are rewritten each tick; a loaded machine lags
 t_local=$(now_ms)
 if local_control && ((t_local - t_kill >= lease_s * 1000 - 200)); then
   pass "nodes fell back to local control $((t_local - t_kill)) ms after the manager died"
-else fail "nodes did not fall back to local control (A $(status a /local_only))"; fi
+else fail "nodes did not fall back to local control $((t_local - t_kill)) ms after the manager died (A local_only $(status a /local_only) budgets $(status a /group_budgets), C local_only $(status c /local_only) node_budget $(status c /node_budget))"; fi
 
 # 5. Restart the manager: the state file brings back the group; the nodes reconnect.
 start_manager || fail "manager did not restart"
