@@ -166,7 +166,7 @@ TEST_CASE_METHOD(EngineFixture, "a cgroup recreated under the same path is adopt
   const auto old_id = engine->containers().at("ebb.slice/web").id;
   tree.remove_cgroup("ebb.slice/web");
   // Let another directory take the freed inode number, so the recreated one gets a new id.
-  tree.add_cgroup("ebb.slice/placeholder-keeps-inode");
+  tree.add_cgroup("ebb.slice/takes-the-freed-inode");
   tree.add_cgroup("ebb.slice/web");
   tree.write("ebb.slice/web/cpu.max", "50000 100000\n");
   engine->rescan();
