@@ -68,7 +68,8 @@ class EbbdFixture {
     std::filesystem::remove_all(dir);
   }
 
-  Run ctl(const std::string& args) { return sh(std::string(EBBCTL) + " --socket " + socket + " " + args); }
+  // Bounded: `events -f` waiting for an event that never comes must fail (exit 124), not hang.
+  Run ctl(const std::string& args) { return sh("timeout 60 " + std::string(EBBCTL) + " --socket " + socket + " " + args); }
 
   template <typename Pred>
   static bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
