@@ -54,6 +54,26 @@ wait_until() {
     sleep 0.1
   done
 }
+# stop_ebbd PID [LOG]: SIGTERM, then up to 60 s for ebbd to exit; returns its exit status. A
+# daemon that does not stop is a bug worth a post-mortem, so before SIGKILL (status 124) this
+# prints each thread's kernel wait channel and the log's tail.
+stop_ebbd() {
+  local pid=$1 log=${2:-} task
+  kill -TERM "$pid" 2>/dev/null
+  if ! wait_until 60 exited "$pid"; then
+    echo "ebbd ($pid) still running 60 s after SIGTERM; its threads (name, wait channel):" >&2
+    for task in /proc/"$pid"/task/*; do
+      echo "  $(cat "$task/comm" 2>/dev/null) $(cat "$task/wchan" 2>/dev/null)" >&2
+    done
+    [[ -n $log && -f $log ]] && tail -n 20 "$log" | sed 's/^/  log: /' >&2
+    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    return 124
+  fi
+  wait "$pid"
+}
+# exited PID: the process is gone or a zombie (a child that exited but is not reaped yet still
+# answers kill -0).
+exited() { [[ ! -e /proc/$1/stat || $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
 stop_all_in() {  # kills every process of a cgroup
   local pids
   pids=$(cat "$CG/ebb.slice/$1/cgroup.procs" 2>/dev/null) || return 0

@@ -40,7 +40,7 @@ wait_until 30 grep -q "adopted .*ebb.slice/late" "$log"
 sleep 1
 check "originals persisted once space is back" grep -q '"cpu_max": "max 100000"' "$state/originals.json"
 
-kill -TERM "$ebbd_pid"; wait "$ebbd_pid"
+stop_ebbd "$ebbd_pid" "$log"
 check "SIGTERM restored idle's cpu.max ($(cat "$CG/ebb.slice/idle/cpu.max"))" grep -qx "max 100000" "$CG/ebb.slice/idle/cpu.max"
 check "SIGTERM restored busy's cpu.max ($(cat "$CG/ebb.slice/busy/cpu.max"))" grep -qx "10000 100000" "$CG/ebb.slice/busy/cpu.max"
 stop_all_in idle; stop_all_in busy

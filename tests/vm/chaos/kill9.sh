@@ -122,7 +122,7 @@ check "originals.json held every original after each kill ($lost kills lost one)
 start_ebbd
 wait_until 30 grep -q "adopted .*ebb.slice/grow" "$log"
 sleep 2
-kill -TERM "$ebbd_pid"; wait "$ebbd_pid"; term_status=$?
+stop_ebbd "$ebbd_pid" "$log"; term_status=$?
 touch /tmp/stop-sampler; wait "$sampler_pid"
 check "SIGTERM: ebbd exited cleanly (exit $term_status)" test "$term_status" -eq 0
 for cg in busy idle grow; do

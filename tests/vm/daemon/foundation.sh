@@ -76,7 +76,7 @@ check "e: no error storm about it ($noise warnings)" test "$noise" -le 1
 check "e: ebbd still running" kill -0 "$ebbd_pid"
 
 # d. SIGTERM restores the originals.
-kill -TERM "$ebbd_pid"; wait "$ebbd_pid"
+stop_ebbd "$ebbd_pid" "$log"
 check "d: SIGTERM restored busy's cpu.max ($(cat $CG/ebb.slice/busy/cpu.max))" grep -qx "10000 100000" "$CG/ebb.slice/busy/cpu.max"
 check "d: SIGTERM restored idle's cpu.max ($(cat $CG/ebb.slice/idle/cpu.max))" grep -qx "max 100000" "$CG/ebb.slice/idle/cpu.max"
 check "d: SIGTERM restored grow's memory.max ($(cat $CG/ebb.slice/grow/memory.max))" grep -qx $((100 << 20)) "$CG/ebb.slice/grow/memory.max"
@@ -94,7 +94,7 @@ wait_until 30 adopted busy
 sleep 1
 check "d: restart re-adopted busy (managed limit was $managed)" adopted busy
 check "d: restart kept the recorded original" grep -q '"cpu_max": "10000 100000"' "$state/originals.json"
-kill -TERM "$ebbd_pid"; wait "$ebbd_pid"
+stop_ebbd "$ebbd_pid" "$log"
 check "d: SIGTERM after restart restores the pre-crash original ($(cat $CG/ebb.slice/busy/cpu.max))" \
   grep -qx "10000 100000" "$CG/ebb.slice/busy/cpu.max"
 
