@@ -21,14 +21,27 @@ class EngineNode : public LocalNode {
  public:
   explicit EngineNode(control::Engine& engine) : engine_(engine) {}
   std::map<std::string, control::Engine::GroupDemand> group_demand() const override { return engine_.group_demand(); }
-  void set_group_budget(const std::string& group, std::optional<double> cpu_cores) override {
-    engine_.set_group_budget(group, cpu_cores);
+  void set_group_budget(const std::string& group, std::optional<control::Engine::GroupBudget> budget) override {
+    engine_.set_group_budget(group, budget);
   }
   void set_node_budget(std::optional<double> cpu_cores) override { engine_.set_node_budget(cpu_cores); }
 
  private:
   control::Engine& engine_;
 };
+
+// "a:1,b:2" -> {"a:1", "b:2"}; never empty.
+std::vector<std::string> split_targets(const std::string& list) {
+  std::vector<std::string> out;
+  std::string::size_type start = 0;
+  while (start <= list.size()) {
+    const auto comma = std::min(list.find(',', start), list.size());
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  if (out.empty()) out.push_back(list);
+  return out;
+}
 
 ManagerLinkOptions with_engine_capacity(ManagerLinkOptions options, const control::Engine& engine) {
   if (options.cpu_cores <= 0) options.cpu_cores = engine.node().cpu_cores;
@@ -40,12 +53,14 @@ ManagerLinkOptions with_engine_capacity(ManagerLinkOptions options, const contro
 
 struct ManagerLink::Shared : std::enable_shared_from_this<Shared> {
   Shared(boost::asio::io_context& io_, LocalNode& node_, ManagerLinkOptions options_)
-      : io(io_), node(node_), options(std::move(options_)), timer(io_), report_interval(options.report_interval),
-        lease(options.lease) {}
+      : io(io_), node(node_), options(std::move(options_)), targets(split_targets(options.manager)), timer(io_),
+        report_interval(options.report_interval), lease(options.lease) {}
 
   boost::asio::io_context& io;
   LocalNode& node;
   const ManagerLinkOptions options;
+  const std::vector<std::string> targets;  // the manager replicas
+  std::size_t target = 0;                  // link thread only: the replica tried now
   boost::asio::steady_timer timer;
   std::atomic<bool> alive{true};  // cleared by stop(); handlers already posted check it
 
@@ -101,7 +116,12 @@ void ManagerLink::Shared::tick() {
 void ManagerLink::Shared::apply(const v1::NodeAllocation& allocation) {
   if (!alive) return;
   std::map<std::string, double> budgets;
-  for (const auto& g : allocation.groups()) budgets[g.group()] = g.cpu_cores();
+  std::map<std::string, std::uint64_t> memory_budgets;
+  for (const auto& g : allocation.groups()) {
+    budgets[g.group()] = g.cpu_cores();
+    // 0 is a group without a memory budget (the manager's default), not a share of nothing.
+    if (g.memory_bytes() > 0) memory_budgets[g.group()] = g.memory_bytes();
+  }
   std::map<std::string, double> before;
   {
     std::lock_guard lock(mu);
@@ -109,13 +129,18 @@ void ManagerLink::Shared::apply(const v1::NodeAllocation& allocation) {
   }
   for (const auto& [group, cores] : before)
     if (!budgets.count(group)) node.set_group_budget(group, std::nullopt);
-  for (const auto& [group, cores] : budgets) node.set_group_budget(group, cores);
+  for (const auto& [group, cores] : budgets) {
+    const auto memory = memory_budgets.find(group);
+    node.set_group_budget(group, control::Engine::GroupBudget{
+                                     cores, memory == memory_budgets.end() ? std::nullopt : std::optional(memory->second)});
+  }
   node.set_node_budget(allocation.node_cpu_cores());
   if (!allocation_at || before.empty() != budgets.empty())
     spdlog::info("manager link: allocation of round {} in force ({} groups)", allocation.round(), budgets.size());
   allocation_at = Clock::now();
   std::lock_guard lock(mu);
   status.group_budgets = std::move(budgets);
+  status.group_memory_budgets = std::move(memory_budgets);
   status.node_budget = allocation.node_cpu_cores();
   status.round = allocation.round();
   status.local_only = false;
@@ -127,6 +152,7 @@ void ManagerLink::Shared::fall_back() {
   {
     std::lock_guard lock(mu);
     before = std::exchange(status.group_budgets, {});
+    status.group_memory_budgets.clear();
     status.node_budget.reset();
     status.local_only = true;
   }
@@ -138,7 +164,8 @@ void ManagerLink::Shared::fall_back() {
 // Link thread: one registration and one stream; returns whether an allocation arrived (the
 // backoff starts over then).
 bool ManagerLink::Shared::session() {
-  auto credentials = manager::channel_credentials_for(options.manager, options.transport);
+  const std::string& address = targets[target];
+  auto credentials = manager::channel_credentials_for(address, options.transport);
   if (!credentials) {
     std::lock_guard lock(mu);
     status.last_error = credentials.error().message;
@@ -147,7 +174,7 @@ bool ManagerLink::Shared::session() {
   grpc::ChannelArguments args;
   // One connection per link, even when a load generator runs many links in one process.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(options.manager, *credentials, args);
+  auto channel = grpc::CreateCustomChannel(address, *credentials, args);
   auto stub = v1::ManagerService::NewStub(channel);
 
   v1::RegisterRequest request;
@@ -230,10 +257,14 @@ void ManagerLink::run() {
     const bool got_allocation = s.session();
     std::unique_lock lock(s.mu);
     if (s.stopping) return;
-    backoff = got_allocation ? s.options.backoff_min : std::min(backoff * 2, s.options.backoff_max);
+    if (!got_allocation) s.target = (s.target + 1) % s.targets.size();
+    const bool tried_all = s.target == 0;
+    if (got_allocation) backoff = s.options.backoff_min;
+    else if (tried_all) backoff = std::min(backoff * 2, s.options.backoff_max);
+    const auto wait = got_allocation || !tried_all ? s.options.backoff_min : backoff;
     ++s.status.reconnects;
-    spdlog::info("manager link: reconnecting to {} in {} ms ({})", s.options.manager, backoff.count(), s.status.last_error);
-    if (s.cv.wait_for(lock, backoff, [&] { return s.stopping; })) return;
+    spdlog::info("manager link: reconnecting to {} in {} ms ({})", s.targets[s.target], wait.count(), s.status.last_error);
+    if (s.cv.wait_for(lock, wait, [&] { return s.stopping; })) return;
   }
 }
 
