@@ -21,8 +21,8 @@ class EngineNode : public LocalNode {
  public:
   explicit EngineNode(control::Engine& engine) : engine_(engine) {}
   std::map<std::string, control::Engine::GroupDemand> group_demand() const override { return engine_.group_demand(); }
-  void set_group_budget(const std::string& group, std::optional<control::Engine::GroupBudget> budget) override {
-    engine_.set_group_budget(group, budget);
+  void set_group_budget(const std::string& group, std::optional<double> cpu_cores) override {
+    engine_.set_group_budget(group, cpu_cores);
   }
   void set_node_budget(std::optional<double> cpu_cores) override { engine_.set_node_budget(cpu_cores); }
 
@@ -116,12 +116,7 @@ void ManagerLink::Shared::tick() {
 void ManagerLink::Shared::apply(const v1::NodeAllocation& allocation) {
   if (!alive) return;
   std::map<std::string, double> budgets;
-  std::map<std::string, std::uint64_t> memory_budgets;
-  for (const auto& g : allocation.groups()) {
-    budgets[g.group()] = g.cpu_cores();
-    // 0 is a group without a memory budget (the manager's default), not a share of nothing.
-    if (g.memory_bytes() > 0) memory_budgets[g.group()] = g.memory_bytes();
-  }
+  for (const auto& g : allocation.groups()) budgets[g.group()] = g.cpu_cores();
   std::map<std::string, double> before;
   {
     std::lock_guard lock(mu);
@@ -129,18 +124,13 @@ void ManagerLink::Shared::apply(const v1::NodeAllocation& allocation) {
   }
   for (const auto& [group, cores] : before)
     if (!budgets.count(group)) node.set_group_budget(group, std::nullopt);
-  for (const auto& [group, cores] : budgets) {
-    const auto memory = memory_budgets.find(group);
-    node.set_group_budget(group, control::Engine::GroupBudget{
-                                     cores, memory == memory_budgets.end() ? std::nullopt : std::optional(memory->second)});
-  }
+  for (const auto& [group, cores] : budgets) node.set_group_budget(group, cores);
   node.set_node_budget(allocation.node_cpu_cores());
   if (!allocation_at || before.empty() != budgets.empty())
     spdlog::info("manager link: allocation of round {} in force ({} groups)", allocation.round(), budgets.size());
   allocation_at = Clock::now();
   std::lock_guard lock(mu);
   status.group_budgets = std::move(budgets);
-  status.group_memory_budgets = std::move(memory_budgets);
   status.node_budget = allocation.node_cpu_cores();
   status.round = allocation.round();
   status.local_only = false;
@@ -152,7 +142,6 @@ void ManagerLink::Shared::fall_back() {
   {
     std::lock_guard lock(mu);
     before = std::exchange(status.group_budgets, {});
-    status.group_memory_budgets.clear();
     status.node_budget.reset();
     status.local_only = true;
   }
