@@ -12,7 +12,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libsystemd-dev
   qemu-system-x86 busybox-static cpio kmod
   iproute2 openssl curl procps util-linux valgrind socat
-  prometheus
+  prometheus etcd-server etcd-client
   systemd dpkg-dev
 )
 

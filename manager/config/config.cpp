@@ -32,6 +32,17 @@ struct Checker {
       else fail(*n, std::string(key) + " must be a string");
     }
   }
+  void texts(const toml::table& t, std::string_view key, std::vector<std::string>& out) {
+    const auto* n = t.get(key);
+    if (!n) return;
+    const auto* array = n->as_array();
+    std::vector<std::string> values;
+    if (array)
+      for (const auto& item : *array)
+        if (auto v = item.value<std::string>()) values.push_back(*v);
+    if (!array || values.size() != array->size() || values.empty()) fail(*n, std::string(key) + " must be a non-empty list of strings");
+    else out = std::move(values);
+  }
   void path(const toml::table& t, std::string_view key, std::optional<std::filesystem::path>& out) {
     std::string s;
     text(t, key, s);
@@ -79,7 +90,7 @@ Result<ManagerConfig> parse_manager_config(std::string_view toml_text, std::stri
   }
   ManagerConfig c;
   Checker check{source, {}};
-  check.known_keys(root, "", {"manager", "tls", "allocation"});
+  check.known_keys(root, "", {"manager", "tls", "allocation", "etcd"});
   static const toml::table empty;
   const auto& m = root["manager"].as_table() ? *root["manager"].as_table() : empty;
   check.known_keys(m, "manager", {"listen", "plaintext_loopback", "state_file", "cap_schedule", "lease", "round_interval",
@@ -113,7 +124,28 @@ Result<ManagerConfig> parse_manager_config(std::string_view toml_text, std::stri
   check.flag(a, "spread_surplus", p.spread_surplus);
   check.number(a, "hysteresis_cpus", p.hysteresis_cpu_cores, 4096);
   check.number(a, "hysteresis_fraction", p.hysteresis_fraction, 1);
+
+  if (const auto* e = root["etcd"].as_table()) {
+    auto& etcd = c.etcd.emplace();
+    check.known_keys(*e, "etcd", {"endpoints", "prefix", "lease_ttl", "safety_fraction", "advertise", "request_timeout"});
+    check.texts(*e, "endpoints", etcd.endpoints);
+    check.text(*e, "prefix", etcd.prefix);
+    std::chrono::nanoseconds ttl = etcd.lease_ttl, timeout = etcd.request_timeout;
+    check.duration(*e, "lease_ttl", ttl);
+    check.duration(*e, "request_timeout", timeout);
+    check.number(*e, "safety_fraction", etcd.safety_fraction, 1);
+    check.text(*e, "advertise", etcd.advertise);
+    if (const auto* n = e->get("lease_ttl"); n && (ttl % std::chrono::seconds(1) != ttl.zero()))
+      check.fail(*n, "lease_ttl must be whole seconds (etcd leases count in seconds)");
+    if (const auto* n = e->get("safety_fraction"); n && etcd.safety_fraction <= 0)
+      check.fail(*n, "safety_fraction must be above 0");
+    etcd.lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+    etcd.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  }
   if (check.error) return *check.error;
+
+  if (c.etcd && c.state_file)
+    return Error{std::string(source) + ": state_file and [etcd] are both set; the replicas keep their state in etcd"};
 
   // Plaintext must be asked for and must stay on loopback; TLS needs all three files.
   if (c.transport.plaintext && !is_loopback_address(c.listen))

@@ -10,6 +10,7 @@
 
 #include "daemon/common/error.h"
 #include "manager/core/manager.h"
+#include "manager/etcd/replica.h"
 #include "manager/tls/tls.h"
 
 namespace ebb::manager {
@@ -18,6 +19,7 @@ struct ManagerConfig {
   std::string listen = "127.0.0.1:7070";
   Transport transport;  // [tls] files, or [manager] plaintext_loopback = true
   std::optional<std::filesystem::path> state_file;  // none: state is kept in memory only
+  std::optional<etcd::EtcdOptions> etcd;             // [etcd]: one of several replicas (not with state_file)
   std::optional<std::filesystem::path> cap_schedule;
   ManagerOptions options;
 };

@@ -12,24 +12,64 @@ bool positive_finite(double x) { return std::isfinite(x) && x > 0; }
 
 }  // namespace
 
-Manager::Manager(ManagerOptions options, StateStorage* storage) : options_(options), storage_(storage) {}
+Manager::Manager(ManagerOptions options, StateStorage* storage, Leadership* leadership)
+    : options_(options), storage_(storage), leadership_(leadership) {}
 
 Status Manager::restore(Clock::time_point now) {
   auto loaded = storage_->load();
   if (!loaded) return loaded.error();
-  if (!*loaded) return ok_status();
-  const auto& state = **loaded;
   std::lock_guard lock(mu_);
+  if (*loaded) adopt(**loaded, now);
+  return ok_status();
+}
+
+void Manager::adopt(const PersistentState& state, Clock::time_point now) {
+  groups_.clear();
   for (const auto& g : state.groups) groups_[g.name] = g;
   cluster_cap_ = state.cluster_cap_cpu_cores;
-  round_ = state.round;
+  round_ = std::max(round_, state.round);
+  for (auto it = nodes_.begin(); it != nodes_.end();)
+    it = state.nodes.count(it->first) || it->second.streaming ? std::next(it) : nodes_.erase(it);
   for (const auto& [id, info] : state.nodes) {
     auto& n = nodes_[id];
+    if (n.streaming) continue;  // its own registration and our own allocation are newer
     n.info = info;
-    n.last_seen = now;  // the lease of a node we have not heard from starts now
-    if (auto it = state.allocations.find(id); it != state.allocations.end()) n.allocated = it->second;
+    // The node may still be using the stored allocation: its lease starts now.
+    n.last_seen = now;
+    auto it = state.allocations.find(id);
+    n.allocated = it != state.allocations.end() ? it->second : std::vector<NodeShare>{};
   }
-  return ok_status();
+}
+
+std::optional<Error> Manager::redirect(bool writing) const {
+  if (!leadership_) return std::nullopt;
+  auto elsewhere = leadership_->leader_elsewhere();
+  // A write needs the stored state loaded first: it saves the whole state.
+  if (!elsewhere && (leading_ || !writing)) return std::nullopt;
+  const std::string where = !elsewhere ? "it is taking over, retry"
+                            : elsewhere->empty() ? "no leader is known yet"
+                                                 : "the leader is at " + *elsewhere;
+  return Error{"this manager replica does not lead; " + where, "", "", EREMOTE};
+}
+
+bool Manager::lead_or_follow(Clock::time_point now) {
+  const bool may = leadership_->may_allocate(now);
+  {
+    std::lock_guard lock(mu_);
+    if (may && leading_) return true;
+    leading_ = false;
+    if (!may && last_sync_ && now - *last_sync_ < options_.round_interval) return false;
+    last_sync_ = now;
+  }
+  auto loaded = storage_->load();
+  std::lock_guard lock(mu_);
+  if (!loaded) {
+    error_ = loaded.error();
+    return false;
+  }
+  if (*loaded) adopt(**loaded, now);
+  leading_ = may;
+  return may;
 }
 
 bool Manager::live(const NodeRecord& n, Clock::time_point now) const {
@@ -44,6 +84,7 @@ Result<std::uint64_t> Manager::register_node(const NodeInfo& info, Clock::time_p
   if (info.id.empty()) return Error{"node id must not be empty"};
   if (!positive_finite(info.cpu_cores)) return Error{"node " + info.id + ": cpu capacity must be positive"};
   std::lock_guard lock(mu_);
+  if (auto e = redirect(false)) return *e;
   auto& n = nodes_[info.id];
   if (live(n, now)) return Error{"node id " + info.id + " is already connected", "", "", EEXIST};
   // A returning node keeps its record (and its share) until its new stream reports.
@@ -67,6 +108,7 @@ Status Manager::open_stream(const std::string& node, std::uint64_t session, Cloc
 Result<bool> Manager::report(const std::string& node, std::uint64_t session, std::vector<GroupReport> groups,
                              Clock::time_point now) {
   std::lock_guard lock(mu_);
+  if (auto e = redirect(false)) return *e;  // a deposed leader sends its nodes on
   auto it = nodes_.find(node);
   if (it == nodes_.end() || it->second.session != session || !it->second.streaming)
     return Error{"node " + node + ": session superseded"};
@@ -114,18 +156,27 @@ Result<GroupView> Manager::set_group(const GroupSpec& spec) {
       spec.floor_cpu_cores < 0 || spec.floor_cpu_cores > spec.cpu_cores)
     return Error{"group " + spec.name + ": need 0 <= floor <= cpu budget, finite"};
   std::lock_guard lock(mu_);
+  if (auto e = redirect(true)) return *e;
+  auto before = groups_;
   groups_[spec.name] = spec;
+  if (auto s = persist(); !s) {
+    groups_ = std::move(before);
+    return s.error();
+  }
   shift_pending_ = true;  // a new budget takes effect at once
-  persist();
   return view(spec);
 }
 
 Status Manager::set_cluster_cap(std::optional<double> cpu_cores) {
   if (cpu_cores && (!std::isfinite(*cpu_cores) || *cpu_cores < 0)) return Error{"cluster cap must be finite and >= 0"};
   std::lock_guard lock(mu_);
-  cluster_cap_ = cpu_cores;
+  if (auto e = redirect(true)) return *e;
+  const auto before = std::exchange(cluster_cap_, cpu_cores);
+  if (auto s = persist(); !s) {
+    cluster_cap_ = before;
+    return s.error();
+  }
   shift_pending_ = true;
-  persist();
   return ok_status();
 }
 
@@ -162,19 +213,25 @@ std::vector<NodeView> Manager::nodes(Clock::time_point now) const {
 }
 
 std::optional<RoundResult> Manager::maybe_round(Clock::time_point now) {
+  if (leadership_ && !lead_or_follow(now)) return std::nullopt;
   {
     std::lock_guard lock(mu_);
     const bool due = !last_round_ || now - *last_round_ >= options_.round_interval ||
                      (shift_pending_ && now - *last_round_ >= options_.min_shift_interval);
     if (!due) return std::nullopt;
   }
-  return round(now);
+  auto result = round(now);
+  // The save may have taken long: the margin must still hold when the caller sends.
+  if (result.withheld || (leadership_ && !leadership_->may_allocate(Clock::now()))) return std::nullopt;
+  return result;
 }
 
 RoundResult Manager::round(Clock::time_point now) {
   const auto started = Clock::now();
   std::lock_guard lock(mu_);
   RoundResult result;
+  std::optional<std::map<std::string, NodeRecord>> before;  // replicas: undone unless stored
+  if (leadership_) before = nodes_;
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     if (lease_over(it->second, now)) {
       result.expired.push_back(it->first);
@@ -228,9 +285,20 @@ RoundResult Manager::round(Clock::time_point now) {
   } else {
     error_ = allocation.error();
   }
-  ++round_;
+  result.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
   last_round_ = now;
   shift_pending_ = false;
+  ++round_;
+  if (changed) {
+    if (auto s = persist(); !s) {
+      --round_;
+      nodes_ = std::move(*before);
+      error_ = s.error();
+      result.withheld = true;
+      result.expired.clear();
+      return result;
+    }
+  }
   result.round = round_;
   const double reserve = options_.allocation.reserve_cpu_cores;
   for (std::size_t i = 0; i < node_of.size(); ++i) {
@@ -238,8 +306,6 @@ RoundResult Manager::round(Clock::time_point now) {
     if (!live(n, now)) continue;
     result.to_nodes[n.info.id] = {round_, n.allocated, std::max(0.0, n.info.cpu_cores - reserve)};
   }
-  result.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
-  if (changed) persist();
   return result;
 }
 
@@ -255,8 +321,11 @@ PersistentState Manager::snapshot() const {
   return s;
 }
 
-void Manager::persist() {
-  if (auto s = storage_->save(snapshot()); !s) error_ = s.error();
+Status Manager::persist() {
+  auto s = storage_->save(snapshot());
+  if (s || leadership_) return s;
+  error_ = s.error();
+  return ok_status();
 }
 
 std::optional<Error> Manager::take_error() {

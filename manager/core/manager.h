@@ -13,6 +13,7 @@
 
 #include "daemon/common/error.h"
 #include "manager/allocation/allocation.h"
+#include "manager/core/leadership.h"
 #include "manager/core/storage.h"
 
 namespace ebb::manager {
@@ -53,6 +54,9 @@ struct RoundResult {
   std::chrono::microseconds duration{0};  // allocate() plus bookkeeping, not persistence
   std::map<std::string, NodeAllocation> to_nodes;  // connected nodes only
   std::vector<std::string> expired;                // nodes whose lease ended this round
+  // Replicas only: the round's allocation could not be stored, so it must not be sent (the
+  // previous one stays in force).
+  bool withheld = false;
 };
 
 struct ManagerOptions {
@@ -71,7 +75,13 @@ struct ManagerOptions {
 
 class Manager {
  public:
-  Manager(ManagerOptions options, StateStorage* storage);
+  // `leadership` null: this manager always leads (the single-manager default). Otherwise it is
+  // one replica of several: it allocates only while the leadership allows, loading the stored
+  // state when it takes over; a change takes effect only once stored (a successor must know
+  // it); while another replica leads it refuses writes and node registrations (errno EREMOTE,
+  // the message names the leader) and reloads the stored state every round interval to serve
+  // reads.
+  Manager(ManagerOptions options, StateStorage* storage, Leadership* leadership = nullptr);
 
   // Loads the saved state: groups, the cluster cap, and the nodes' last allocations, which stay
   // pinned for a lease from `now` (those nodes may still be using them).
@@ -94,7 +104,7 @@ class Manager {
   std::vector<NodeView> nodes(Clock::time_point now) const;
 
   // A round if one is due (round_interval since the last, or a demand shift and
-  // min_shift_interval since the last).
+  // min_shift_interval since the last) and this replica may allocate, and it was not withheld.
   std::optional<RoundResult> maybe_round(Clock::time_point now);
   RoundResult round(Clock::time_point now);
   // The last error since the previous call (a failed save), so the caller reports it once.
@@ -114,12 +124,25 @@ class Manager {
   bool live(const NodeRecord& n, Clock::time_point now) const;
   bool lease_over(const NodeRecord& n, Clock::time_point now) const;
   PersistentState snapshot() const;
-  void persist();
+  // Single manager: a failed save is kept for take_error() and the change stands. Replica: the
+  // failure is returned and the caller undoes the change.
+  Status persist();
+  // Replicas: the refusal (EREMOTE, naming the leader) of a node or, if `writing`, of a change.
+  std::optional<Error> redirect(bool writing) const;
+  // Replicas: whether this one may allocate now; loads the stored state when it takes over, and
+  // every round interval while it follows.
+  bool lead_or_follow(Clock::time_point now);
+  // Takes groups, the cap and the nodes' allocations from `state`; nodes streaming here keep
+  // their sessions; the others' leases start over at `now`.
+  void adopt(const PersistentState& state, Clock::time_point now);
   GroupView view(const GroupSpec& spec) const;
 
   ManagerOptions options_;
   StateStorage* storage_;
+  Leadership* leadership_;
   mutable std::mutex mu_;
+  bool leading_ = false;  // replicas: took over (state loaded) and may allocate
+  std::optional<Clock::time_point> last_sync_;  // replicas: last load of the stored state
   std::map<std::string, GroupSpec> groups_;
   std::optional<double> cluster_cap_;
   std::map<std::string, NodeRecord> nodes_;

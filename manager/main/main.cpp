@@ -68,9 +68,17 @@ int serve(const std::string& config_file, const std::string& listen) {
     schedule = std::move(*parsed);
   }
   std::unique_ptr<StateStorage> storage;
-  if (config->state_file) storage = std::make_unique<FileStateStorage>(*config->state_file);
-  else storage = std::make_unique<MemoryStateStorage>();
-  Manager manager(config->options, storage.get());
+  std::unique_ptr<etcd::Election> election;
+  if (config->etcd) {
+    const auto& advertise = config->etcd->advertise.empty() ? config->listen : config->etcd->advertise;
+    election = std::make_unique<etcd::Election>(*config->etcd, advertise);
+    storage = std::make_unique<etcd::EtcdStateStorage>(*config->etcd, *election);
+  } else if (config->state_file) {
+    storage = std::make_unique<FileStateStorage>(*config->state_file);
+  } else {
+    storage = std::make_unique<MemoryStateStorage>();
+  }
+  Manager manager(config->options, storage.get(), election.get());
   if (auto s = manager.restore(Clock::now()); !s) return fail(s.error().to_string());
   auto credentials = server_credentials_for(config->listen, config->transport);
   if (!credentials) return fail(credentials.error().to_string());
@@ -84,8 +92,10 @@ int serve(const std::string& config_file, const std::string& listen) {
 
   auto server = ManagerServer::start(manager, {config->listen, *credentials});
   if (!server) return fail(server.error().to_string());
-  spdlog::info("ebb-manager listening on {} (port {}, {}), {} groups restored", config->listen, (*server)->port(),
-               config->transport.plaintext ? "plaintext loopback" : "mutual TLS", manager.groups().size());
+  spdlog::info("ebb-manager listening on {} (port {}, {}), {} groups restored{}", config->listen, (*server)->port(),
+               config->transport.plaintext ? "plaintext loopback" : "mutual TLS", manager.groups().size(),
+               election ? ", a replica on etcd" : "");
+  if (election) election->start();  // only once nodes sent here can reach us
   std::atomic<bool> stop{false};
   std::thread scheduler;
   if (!schedule.empty()) scheduler = std::thread(follow_schedule, std::ref(manager), schedule, std::cref(stop));
@@ -94,6 +104,7 @@ int serve(const std::string& config_file, const std::string& listen) {
   spdlog::info("ebb-manager: signal {}, stopping", signal);
   stop = true;
   if (scheduler.joinable()) scheduler.join();
+  if (election) election->stop();  // hands the leadership over before the streams end
   (*server)->shutdown();
   return 0;
 }
@@ -105,29 +116,46 @@ struct ClientFlags {
 };
 
 void add_client_flags(CLI::App* cmd, ClientFlags& f) {
-  cmd->add_option("--manager", f.manager, "manager address host:port");
+  cmd->add_option("--manager", f.manager, "manager address host:port, or replicas a:p,b:p tried in turn");
   cmd->add_option("--tls-cert", f.cert, "client certificate (PEM)");
   cmd->add_option("--tls-key", f.key, "client key (PEM)");
   cmd->add_option("--tls-ca", f.ca, "CA of the manager's certificate (PEM)");
   cmd->add_flag("--plaintext", f.plaintext, "no TLS (loopback only)");
 }
 
-// Runs one unary call and prints its response as JSON.
+// "a:1,b:2" -> {"a:1", "b:2"}: the replicas of a manager on etcd.
+std::vector<std::string> addresses(const std::string& list) {
+  std::vector<std::string> out;
+  std::istringstream in(list);
+  for (std::string one; std::getline(in, one, ',');)
+    if (!one.empty()) out.push_back(one);
+  return out;
+}
+
+// Runs one unary call and prints its response as JSON. Given several replicas, asks each in
+// turn until one answers (a replica that does not lead refuses writes, naming the leader).
 template <typename Req, typename Resp>
 int unary(const ClientFlags& f, grpc::Status (v1::ManagerService::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
           const Req& req) {
-  auto stub = connect_manager(f.manager, {{f.cert, f.key, f.ca}, f.plaintext});
-  if (!stub) return fail(stub.error().to_string());
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  Resp resp;
-  auto status = ((**stub).*method)(&ctx, req, &resp);
-  if (!status.ok()) return fail(status.error_message());
-  std::cout << json(resp) << "\n";
-  return 0;
+  std::string failures;
+  for (const auto& address : addresses(f.manager)) {
+    auto stub = connect_manager(address, {{f.cert, f.key, f.ca}, f.plaintext});
+    if (!stub) return fail(stub.error().to_string());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    Resp resp;
+    auto status = ((**stub).*method)(&ctx, req, &resp);
+    if (status.ok()) {
+      std::cout << json(resp) << "\n";
+      return 0;
+    }
+    failures += (failures.empty() ? "" : "; ") + address + ": " + status.error_message();
+  }
+  return fail(failures);
 }
 
 int watch(const ClientFlags& f, int count) {
+  if (addresses(f.manager).size() > 1) return fail("watch takes one replica: each sends only the rounds it allocates");
   auto stub = connect_manager(f.manager, {{f.cert, f.key, f.ca}, f.plaintext});
   if (!stub) return fail(stub.error().to_string());
   grpc::ClientContext ctx;

@@ -1,0 +1,22 @@
+#pragma once
+// Which manager replica may allocate. A single manager always may (no Leadership); replicas on
+// etcd elect one leader (manager/etcd). The Manager asks before every round, and sends nodes and
+// orchestrators elsewhere while another replica leads.
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace ebb::manager {
+
+class Leadership {
+ public:
+  virtual ~Leadership() = default;
+  // Whether this replica holds the leadership at `now` with a margin: a successor cannot have
+  // been elected yet, so what it allocates now cannot overlap a successor's allocations.
+  virtual bool may_allocate(std::chrono::steady_clock::time_point now) const = 0;
+  // nullopt while this replica holds the leadership (even without the margin); otherwise the
+  // leader's address for clients ("" while none is known).
+  virtual std::optional<std::string> leader_elsewhere() const = 0;
+};
+
+}  // namespace ebb::manager
