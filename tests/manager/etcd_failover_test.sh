@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Two ebb-manager replicas on a single-member etcd on loopback (started here, on free ports, its
 # data in a temp dir), three simulated nodes given both replicas' addresses.
-#   etcd_failover_test.sh BIN_DIR kill-leader | restart-etcd
+#   etcd_failover_test.sh BIN_DIR kill-leader | pause-leader | restart-etcd
 # kill-leader:  the leader is killed (-9); a new leader allocates within 5 s; no group or budget
 #               is lost; the killed replica, restarted, rejoins as a follower.
+# pause-leader: the leader is stopped (SIGSTOP) until a successor leads, then resumed: fenced, it
+#               sends no round, and its nodes move to the successor.
 # restart-etcd: etcd is killed (-9) and restarted on the same data; meanwhile the managers and
 #               the nodes keep the last allocations; then allocation resumes (a budget change is
 #               followed).
@@ -11,8 +13,9 @@
 # sums above a group's budget.
 # Exit 0 pass, 1 fail, 77 skip (etcd not installed: scripts/deps.sh installs it).
 set -uo pipefail
-bin=${1:?usage: etcd_failover_test.sh BIN_DIR kill-leader|restart-etcd}
-mode=${2:?usage: etcd_failover_test.sh BIN_DIR kill-leader|restart-etcd}
+usage="usage: etcd_failover_test.sh BIN_DIR kill-leader|pause-leader|restart-etcd"
+bin=${1:?$usage}
+mode=${2:?$usage}
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "SKIP: etcd not installed (scripts/deps.sh)"; exit 77; }
 probe=$bin/manager_json_probe
 work=$(mktemp -d /tmp/ebb-etcd-XXXXXX)
@@ -98,17 +101,13 @@ for n in a b c; do
   pids+=($!)
 done
 
-# What the nodes hold, every 100 ms: "unix_ms web batch" summed over the nodes, "-" for a node
-# whose status cannot be read yet.
-budget() { local v; v=$("$probe" get "$work/node-$1.json" "/group_budgets/$2" 2>/dev/null); echo "${v:-0}"; }
-(while sleep 0.1; do
-  line="$(now_ms)"
-  for g in web batch; do
-    sum=$(for n in a b c; do budget $n $g; done | awk '{ s += $1 } END { printf "%.6f", s }')
-    line+=" $sum"
-  done
-  echo "$line"
-done) >"$work/held.txt" &
+# What the nodes hold, every 100 ms: "unix_ms web batch", each group's budgets summed over the
+# nodes' status files (one JSON line each, replaced atomically).
+held() {
+  cat "$work"/node-?.json 2>/dev/null | sed -n 's/.*"group_budgets":{\([^}]*\)}.*/\1/p' | tr ',' '\n' |
+    awk -F: '{ gsub(/"/, "", $1); sum[$1] += $2 } END { printf "%.6f %.6f", sum["web"], sum["batch"] }'
+}
+(while sleep 0.1; do echo "$(now_ms) $(held)"; done) >"$work/held.txt" &
 pids+=($!)
 
 all_allocated() {
@@ -147,6 +146,21 @@ if [[ $mode == kill-leader ]]; then
   sleep 2
   check "replica $leader published no allocation round since it restarted" \
     test "$(wc -l <"$work/watch$leader.jsonl")" = "$rounds_before"
+elif [[ $mode == pause-leader ]]; then
+  rounds_before=$(wc -l <"$work/watch$leader.jsonl")
+  kill -STOP "${pid[$leader]}"
+  stopped_at=$(now_ms)
+  wait_for 30 eval '[[ -s $work/watch$follower.jsonl ]]'
+  echo "replica $follower leads $(( $(now_ms) - stopped_at )) ms after the leader was stopped"
+  sleep 1
+  kill -CONT "${pid[$leader]}"
+  check "the leader key names replica $follower" test "$(leader_address)" = "127.0.0.1:${port[$follower]}"
+  wait_for 30 eval '[[ $(connected_to $follower) == 3 ]]'
+  check "the nodes left the resumed replica $leader for replica $follower" test "$(connected_to $follower)" = 3
+  check "the resumed replica $leader knows it was deposed" grep -q "no longer the leader" "$work/manager$leader.log"
+  check "the resumed replica $leader sent no round (fenced: $(( $(wc -l <"$work/watch$leader.jsonl") - rounds_before )) rounds)" \
+    test "$(wc -l <"$work/watch$leader.jsonl")" = "$rounds_before"
+  check "the nodes hold allocations" all_allocated
 else
   before_web=$(group_field "$leader" web allocatedCpuCores)
   kill -9 "$etcd_pid"
