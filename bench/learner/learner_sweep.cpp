@@ -5,8 +5,9 @@
 //
 // keys: objective (the container's throttled-fraction target), forgetting, hedge_rate,
 // loss_decay, dual_rate, peak_decay, censored_inflation, throttled_time_weight,
-// memory_max_half_life_s. Prints one line per workload: CPU relative slack, throttled
-// fraction, OOM kills and memory slack, as ebb-sim's results.csv defines them.
+// memory_max_half_life_s, hold_lower, hold_raise, memory_hold_band. Prints one line per
+// workload: CPU relative slack, throttled fraction, OOM kills, memory slack and limit writes
+// per container-minute, as ebb-sim's results.csv defines them.
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -37,6 +38,9 @@ const std::map<std::string, std::function<void(Setting&, double)>>& keys() {
       {"censored_inflation", [](Setting& s, double v) { s.learner.cpu.censored_inflation = v; }},
       {"throttled_time_weight", [](Setting& s, double v) { s.learner.cpu.throttled_time_weight = v; }},
       {"memory_max_half_life_s", [](Setting& s, double v) { s.learner.memory.max_half_life_s = v; }},
+      {"hold_lower", [](Setting& s, double v) { s.learner.cpu.hold_lower = v; }},
+      {"hold_raise", [](Setting& s, double v) { s.learner.cpu.hold_raise = v; }},
+      {"memory_hold_band", [](Setting& s, double v) { s.learner.memory.hold_band = v; }},
   };
   return k;
 }
@@ -70,8 +74,9 @@ int main(int argc, char** argv) {
     auto workload = ebb::sim::synthetic_workload(name, options);
     ebb::sim::size_node(workload);
     const auto m = ebb::sim::run(workload, policy, ebb::sim::EngineOptions{}).metrics;
-    std::printf("%-9s slack %.3f throttled %.6f oom %llu memory_slack %.2f\n", name.c_str(), m.relative_slack,
-                m.throttled_fraction, static_cast<unsigned long long>(m.oom_kills), m.mem_relative_slack);
+    std::printf("%-9s slack %.3f throttled %.6f oom %llu memory_slack %.2f writes/min %.1f\n", name.c_str(),
+                m.relative_slack, m.throttled_fraction, static_cast<unsigned long long>(m.oom_kills), m.mem_relative_slack,
+                m.limit_writes_per_min);
   }
   return 0;
 }

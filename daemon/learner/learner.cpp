@@ -55,7 +55,9 @@ class LearnerController final : public policy::ContainerController {
  private:
   double demand(const Observation& o) const;
   double violation(const Observation& o, double demand) const;
+  double current_limit(const Observation& o) const;  // cpu.max in force, within the bounds
   double bounded(double wanted, const Observation& o) const;
+  double settled(double wanted, const Observation& o) const;
 
   policy::ControllerParams params_;
   CpuParams cpu_;
@@ -102,13 +104,28 @@ double LearnerController::violation(const Observation& o, double demand) const {
   return mean > 0 ? v * std::min(demand / mean, cpu_.max_violation_weight) : v;
 }
 
+double LearnerController::current_limit(const Observation& o) const {
+  const double ceiling = policy::cpu_ceiling(params_);
+  return std::clamp(policy::effective_cpu_limit(o, params_), std::min(params_.bounds.cpu_min_cores, ceiling), ceiling);
+}
+
 double LearnerController::bounded(double wanted, const Observation& o) const {
   const double ceiling = policy::cpu_ceiling(params_);
-  const double floor = std::min(params_.bounds.cpu_min_cores, ceiling);
-  const double current = std::clamp(policy::effective_cpu_limit(o, params_), floor, ceiling);
+  const double current = current_limit(o);
   const double stepped =
       std::clamp(wanted, current * cpu_.max_lower_factor, current * cpu_.max_raise_factor + cpu_.min_step_cores);
-  return std::clamp(stepped, floor, ceiling);
+  return std::clamp(stepped, std::min(params_.bounds.cpu_min_cores, ceiling), ceiling);
+}
+
+// The hysteresis: small moves are not worth a cgroup write (and the next tick's noise would
+// undo them), but a container that is being throttled gets its raise at once.
+double LearnerController::settled(double wanted, const Observation& o) const {
+  const double current = current_limit(o);
+  if (wanted > current) {
+    const bool short_of_cpu = o.cpu_throttled_periods > 0 || o.starving;
+    return short_of_cpu || wanted > current * (1 + cpu_.hold_raise) ? wanted : current;
+  }
+  return wanted < current * (1 - cpu_.hold_lower) ? wanted : current;
 }
 
 Decision LearnerController::decide(const Observation& raw) {
@@ -164,15 +181,20 @@ Decision LearnerController::decide(const Observation& raw) {
       append(d.reason, "m, price ", headroom_.lambda(), 1);
       append(d.reason, "): limit ", learner_cpu);
       d.reason += "m cores";
-      d.limits.cpu_cores = learner_cpu;
+      d.limits.cpu_cores = settled(learner_cpu, o);
+      if (*d.limits.cpu_cores != learner_cpu) {
+        append(d.reason, ", kept at ", *d.limits.cpu_cores);
+        d.reason += "m (small move)";
+      }
     }
   }
 
   if (distrust) {
     d.source = "fallback";
     d.reason = "fallback: " + *distrust + "; heuristic: " + d.reason;
-    d.limits.cpu_cores = o.first ? heuristic_cpu : bounded(heuristic_cpu, o);
+    d.limits.cpu_cores = o.first ? heuristic_cpu : settled(bounded(heuristic_cpu, o), o);
   }
+  d.limits.cpu_cores = policy::keep_unlimited(o.cpu_limit_cores, *d.limits.cpu_cores, policy::cpu_ceiling(params_));
   std::string memory_reason;
   memory_.decide(o, d.limits, memory_reason);
   if (!memory_reason.empty()) d.reason += "; " + memory_reason;

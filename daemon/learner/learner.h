@@ -31,6 +31,11 @@ struct CpuParams {
   double max_raise_factor = 8.0;
   double max_lower_factor = 0.6;
   double min_step_cores = 0.1;
+  // Hysteresis against write churn: a new limit less than hold_lower below the one in force,
+  // or less than hold_raise above it, is not written (the limit in force is kept). A raise on
+  // a throttled or starving tick always goes out.
+  double hold_lower = 0.05;
+  double hold_raise = 0.01;
 };
 
 struct LearnerParams {

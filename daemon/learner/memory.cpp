@@ -42,11 +42,14 @@ void MemoryController::decide(const policy::Observation& o, policy::Limits& limi
   // the largest one-tick growth seen lately (a spike that came once is expected again).
   const double gap = std::max({usage * memory_.max_margin_share, static_cast<double>(memory_.max_min_gap),
                                memory_.jump_safety * largest_jump_});
+  // Within the band, the value in force stays: a write would move it by noise.
+  const auto held = [&](double wanted, double current) {
+    return std::abs(wanted - current) < memory_.hold_band * current ? current : wanted;
+  };
   double high;
-  double max;
   if (o.first) {
     high = current_high;
-    max = std::max(current_max, usage + gap);
+    net_ = std::max(current_max, usage + gap);
   } else {
     if (pressured || hit_max) {
       headroom_ = std::min(headroom_ * memory_.back_off, memory_.high_headroom_max);
@@ -56,20 +59,27 @@ void MemoryController::decide(const policy::Observation& o, policy::Limits& limi
     }
     high = working_set * headroom_;
     if (pressured) high = std::max(high, std::min(current_high, ceiling) * memory_.back_off);
+    else high = held(high, current_high);
 
+    // The net is the controller's own state, so that it comes down at its half-life even when
+    // each tick's step is inside the hysteresis band.
     const double target = std::max(usage + gap, high);
+    if (net_ < 0) net_ = current_max;
     if (hit_max || stalled) {
-      max = std::max(target, current_max * memory_.max_event_bump);
+      net_ = std::max(target, current_max * memory_.max_event_bump);
       append(reason, hit_max ? "memory.max hit: raise it" : "reclaim stalls: raise memory.max");
-    } else if (target >= current_max || o.memory_high_events > 0) {
-      max = std::max(target, current_max);
+    } else if (o.memory_high_events > 0) {
+      net_ = std::max(target, net_);
     } else {
-      max = std::max(target, current_max * max_decay_);
+      net_ = std::max(target, net_ * max_decay_);
     }
   }
+  const double max = net_ > current_max ? net_ : held(net_, current_max);
   const auto bytes = [&](double v) { return static_cast<std::uint64_t>(std::clamp(v, floor, ceiling)); };
-  limits.memory_max_bytes = bytes(max);
-  limits.memory_high_bytes = std::min(bytes(high), *limits.memory_max_bytes);
+  const auto node_ceiling = static_cast<std::uint64_t>(ceiling);
+  limits.memory_max_bytes = policy::keep_unlimited(o.memory_max_bytes, bytes(max), node_ceiling);
+  limits.memory_high_bytes =
+      policy::keep_unlimited(o.memory_high_bytes, std::min(bytes(high), bytes(max)), node_ceiling);
 }
 
 }  // namespace ebb::learner

@@ -25,6 +25,10 @@ struct MemoryParams {
   // until the node runs short of memory, and an OOM kill costs the container's work.
   double max_half_life_s = 600;
   double reclaim_stall_threshold = 0.01;  // s/s of reclaim stall that counts as pressure
+  // Hysteresis against write churn: without pressure or an event, a memory.high or a lower
+  // memory.max within this share of the value in force is not written. Raises of memory.max
+  // and backing memory.high off under pressure always go out at once.
+  double hold_band = 0.03;
 };
 
 class MemoryController {
@@ -45,6 +49,7 @@ class MemoryController {
   double max_decay_;
   double largest_jump_ = 0;
   double previous_usage_ = -1;
+  double net_ = -1;  // the memory.max wanted, before the hysteresis (-1: not yet known)
 };
 
 }  // namespace ebb::learner

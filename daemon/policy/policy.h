@@ -94,4 +94,12 @@ double effective_cpu_limit(const Observation& o, const ControllerParams& p);
 double cpu_ceiling(const ControllerParams& p);
 std::uint64_t memory_ceiling(const ControllerParams& p);
 
+// A limit that is "max" (nullopt) stays "max" while the decision is the ceiling anyway:
+// rewriting it as the node's size would be a write with no effect that also hides the original
+// setting.
+template <typename T>
+std::optional<T> keep_unlimited(const std::optional<T>& current, T wanted, T ceiling) {
+  return !current && wanted >= ceiling ? std::nullopt : std::optional<T>(wanted);
+}
+
 }  // namespace ebb::policy

@@ -169,6 +169,52 @@ TEST_CASE("closed loop, noisy steady demand: the objective is met with less slac
   CHECK(a.learner_ticks > 5000);
 }
 
+TEST_CASE("hysteresis: small moves are not written, at no cost in throttling and little in slack") {
+  LearnerParams every_tick;
+  every_tick.cpu.hold_lower = every_tick.cpu.hold_raise = 0;
+  auto held = make();
+  auto churning = make(every_tick);
+  const auto a = run_loop(*held, noisy(2, 1), 6000, 4);
+  const auto b = run_loop(*churning, noisy(2, 1), 6000, 4);
+  INFO("with hysteresis: " << a.cpu_writes << " writes, slack " << a.relative_slack << ", throttled " << a.throttled_fraction);
+  INFO("without: " << b.cpu_writes << " writes, slack " << b.relative_slack << ", throttled " << b.throttled_fraction);
+  CHECK(a.cpu_writes * 3 < b.cpu_writes);
+  CHECK(a.throttled_fraction <= 0.01);
+  CHECK(a.relative_slack < b.relative_slack + 0.05);
+}
+
+TEST_CASE("hysteresis: a small raise on a throttled tick goes out at once") {
+  auto c = make();
+  for (int t = 0; t < 50; ++t) c->decide(steady(1.0, 1.5));  // warm, calm
+  auto o = steady(1.0, 1.0);
+  o.cpu_throttled_periods = 0.01;  // barely throttled: the reflex wants 1% more
+  o.cpu_throttled_s_per_s = 0.001;
+  const auto d = c->decide(o);
+  REQUIRE(d.limits.cpu_cores);
+  CHECK(*d.limits.cpu_cores > 1.0);
+}
+
+TEST_CASE("hysteresis: a limit within the band of the one in force is kept") {
+  auto c = make();
+  double limit = 1.2;
+  for (int t = 0; t < 200; ++t) limit = *c->decide(steady(1.0, limit)).limits.cpu_cores;
+  // Settled on a constant demand: the next decisions keep the limit exactly.
+  for (int t = 0; t < 20; ++t) CHECK(*c->decide(steady(1.0, limit)).limits.cpu_cores == limit);
+}
+
+TEST_CASE("a cpu.max of \"max\" stays \"max\" on the first observation") {
+  auto c = make();
+  auto o = steady(0, 0);
+  o.first = true;
+  o.cpu_limit_cores.reset();
+  o.memory_high_bytes.reset();
+  o.memory_max_bytes.reset();
+  const auto d = c->decide(o);
+  CHECK_FALSE(d.limits.cpu_cores);
+  CHECK_FALSE(d.limits.memory_high_bytes);
+  CHECK_FALSE(d.limits.memory_max_bytes);
+}
+
 TEST_CASE("closed loop, demand that steps between levels: throttling stays within the objective") {
   auto learner = make();
   // 1 core, then 3, then 0.5, each for 100 s; +-10% noise on top.

@@ -44,7 +44,9 @@ LoopResult run_loop(policy::ContainerController& controller, const std::function
     o.memory_max_bytes = 1ull << 30;
     const auto d = controller.decide(o);
     if (d.source == "learner") ++r.learner_ticks;
-    limit = d.limits.cpu_cores.value_or(limit);
+    const double next = d.limits.cpu_cores.value_or(limit);
+    r.cpu_writes += next != limit;
+    limit = next;
   }
   r.relative_slack = slack_sum / usage_sum;
   r.throttled_fraction = unserved / demand_sum;

@@ -13,6 +13,7 @@ struct LoopResult {
   double relative_slack = 0;      // sum(limit - usage) / sum(usage)
   double throttled_fraction = 0;  // demand that arrived while a backlog waited / all demand
   int learner_ticks = 0;          // decisions the learner made (not the fallback)
+  int cpu_writes = 0;             // ticks whose decision changed cpu.max
 };
 
 // demand(tick, substep) in cores; the loop runs `ticks` ticks after the first observation.

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "daemon/learner/memory.h"
 
 using namespace ebb::learner;
@@ -23,13 +25,20 @@ struct Step {
   std::string reason;
 };
 
+// One tick's observation: usage (all of it working set) under the limits in force.
+Observation at(std::uint64_t usage, const Limits& in_force) {
+  Observation o;
+  o.interval_s = 0.1;
+  o.memory_current_bytes = o.memory_working_set_bytes = usage;
+  o.memory_high_bytes = in_force.memory_high_bytes;
+  o.memory_max_bytes = in_force.memory_max_bytes;
+  return o;
+}
+
 // Feeds one observation built from usage and the limits of the previous step.
 Step step(MemoryController& m, std::uint64_t usage, const Limits& previous) {
   Step s;
-  s.o.interval_s = 0.1;
-  s.o.memory_current_bytes = s.o.memory_working_set_bytes = usage;
-  s.o.memory_high_bytes = previous.memory_high_bytes;
-  s.o.memory_max_bytes = previous.memory_max_bytes;
+  s.o = at(usage, previous);
   m.decide(s.o, s.limits, s.reason);
   return s;
 }
@@ -53,10 +62,7 @@ TEST_CASE("pressure backs memory.high off at once") {
   Limits l{std::nullopt, 2048 * MiB, 4096 * MiB};
   for (int t = 0; t < 500; ++t) l = step(m, 1000 * MiB, l).limits;
   const auto calm_high = *l.memory_high_bytes;
-  Observation o;
-  o.memory_current_bytes = o.memory_working_set_bytes = 1000 * MiB;
-  o.memory_high_bytes = l.memory_high_bytes;
-  o.memory_max_bytes = l.memory_max_bytes;
+  Observation o = at(1000 * MiB, l);
   o.memory_high_events = 3;
   o.memory_pressure_some_avg10 = 20;
   std::string reason;
@@ -86,10 +92,7 @@ TEST_CASE("memory.max never falls below usage plus a margin, and covers the larg
 TEST_CASE("a memory.max event or a reclaim stall raises memory.max at once") {
   MemoryController m(node(), {});
   Limits l{std::nullopt, 1200 * MiB, 1500 * MiB};
-  Observation o;
-  o.memory_current_bytes = o.memory_working_set_bytes = 1000 * MiB;
-  o.memory_high_bytes = l.memory_high_bytes;
-  o.memory_max_bytes = l.memory_max_bytes;
+  Observation o = at(1000 * MiB, l);
   o.memory_max_events = 1;
   std::string reason;
   m.decide(o, l, reason);
@@ -110,7 +113,45 @@ TEST_CASE("memory.max comes down no faster than its half-life") {
   MemoryController m(node(), {});
   Limits l{std::nullopt, 8192 * MiB, 8192 * MiB};
   for (int t = 0; t < 6000; ++t) l = step(m, 100 * MiB, l).limits;  // 600 s: one half-life
-  CHECK(*l.memory_max_bytes == Approx(4096.0 * MiB).epsilon(0.01));
+  // Down to half, give or take the hysteresis band the value in force may be held within.
+  CHECK(*l.memory_max_bytes >= 4096.0 * MiB * 0.99);
+  CHECK(*l.memory_max_bytes <= 4096.0 * MiB / (1 - MemoryParams{}.hold_band));
+}
+
+TEST_CASE("memory limits of \"max\" stay \"max\" while the decision is the ceiling") {
+  MemoryController m(node(), {});
+  Observation first;
+  first.first = true;
+  Limits l;
+  std::string reason;
+  m.decide(first, l, reason);
+  CHECK_FALSE(l.memory_max_bytes);
+  CHECK_FALSE(l.memory_high_bytes);
+  l = step(m, 1000 * MiB, l).limits;
+  CHECK_FALSE(l.memory_max_bytes);  // the net is still the ceiling: nothing to write
+  REQUIRE(l.memory_high_bytes);     // memory.high follows the working set from the first rate
+  CHECK(*l.memory_high_bytes < 2000 * MiB);
+}
+
+TEST_CASE("hysteresis: noisy steady usage rarely rewrites memory limits, pressure still acts at once") {
+  MemoryController m(node(), {});
+  Limits l{std::nullopt, 2048 * MiB, 4096 * MiB};
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> noise(0.99, 1.01);
+  for (int t = 0; t < 3000; ++t) l = step(m, static_cast<std::uint64_t>(1000.0 * MiB * noise(rng)), l).limits;
+  int writes = 0;
+  for (int t = 0; t < 1000; ++t) {
+    const auto next = step(m, static_cast<std::uint64_t>(1000.0 * MiB * noise(rng)), l).limits;
+    writes += (next.memory_high_bytes != l.memory_high_bytes) + (next.memory_max_bytes != l.memory_max_bytes);
+    l = next;
+  }
+  CHECK(writes < 50);  // of 2,000 possible
+  Observation o = at(1000 * MiB, l);
+  o.memory_high_events = 1;
+  std::string reason;
+  Limits pressured;
+  m.decide(o, pressured, reason);
+  CHECK(*pressured.memory_high_bytes >= *l.memory_high_bytes * MemoryParams{}.back_off * 0.999);
 }
 
 TEST_CASE("memory limits stay within the container's bounds") {

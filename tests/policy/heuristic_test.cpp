@@ -38,7 +38,7 @@ TEST_CASE("a throttled container gets its CPU limit raised at once") {
   REQUIRE(d.limits.cpu_cores);
   CHECK(*d.limits.cpu_cores >= 0.15);
   CHECK(*d.limits.cpu_cores <= 0.1 * 3.0 + 0.05 + 1e-9);  // per-tick step limit
-  CHECK(d.reason.find("throttled") != std::string::npos);
+  CHECK_THAT(d.reason, Catch::StartsWith("cpu throttled in 90% of periods: raise to 0.15 cores"));
 }
 
 TEST_CASE("a starvation event raises the limit even before throttling shows in cpu.stat") {
@@ -63,6 +63,7 @@ TEST_CASE("slack lowers the limit only after it persists, and gradually, down to
   std::vector<double> history;
   for (int tick = 0; tick < 40; ++tick) {
     auto d = c.decide(steady(0.0, limit));
+    if (tick == 2) CHECK_THAT(d.reason, Catch::StartsWith("cpu slack: usage 0.00 cores, lower to 2.80"));
     history.push_back(*d.limits.cpu_cores);
     limit = *d.limits.cpu_cores;
   }
