@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -91,14 +92,43 @@ class LimitWriter {
   virtual Status write_memory_max(std::string_view cgroup, std::uint64_t bytes) = 0;
 };
 
+// How CgroupFs::snapshot() reads. The default (all zero) reads every file at every snapshot, as
+// tools and tests want. ebbd, which snapshots the same cgroups every tick, uses daemon().
+struct ReadCadence {
+  // cpu.stat and memory.current are read at every snapshot. memory.stat, cpu.pressure and
+  // memory.pressure are re-read when `slow_refresh` has passed since their last read (the
+  // kernel recomputes the PSI averages only every 2 s). The rest, cpu.max, cpu.weight,
+  // memory.high, memory.max (which ebbd writes itself), memory.events(.local) and io.pressure,
+  // when `rare_refresh` has passed, and besides: a limit at the next snapshot after this
+  // CgroupFs wrote it, memory.events after the kernel notified (inotify) a change. In between, a
+  // snapshot carries the value last read. Zero: every file at every snapshot.
+  std::chrono::milliseconds slow_refresh{0};
+  std::chrono::milliseconds rare_refresh{0};  // at least slow_refresh
+  // cpu.stat and memory.current stay open between snapshots, up to this many descriptors in
+  // all, and are re-read with pread at offset 0 (kernfs generates the text anew); past the
+  // budget they are opened per read.
+  std::size_t max_open_files = 0;
+  bool caches() const { return slow_refresh.count() > 0 || rare_refresh.count() > 0 || max_open_files > 0; }
+  // 1 s and 10 s refreshes and half of RLIMIT_NOFILE's soft limit.
+  static ReadCadence daemon();
+};
+
+class SnapshotCache;
+
 class CgroupFs final : public LimitWriter {
  public:
-  explicit CgroupFs(std::filesystem::path root);
+  explicit CgroupFs(std::filesystem::path root, ReadCadence cadence = {});
+  ~CgroupFs() override;
+  CgroupFs(CgroupFs&&) noexcept;
+  CgroupFs& operator=(CgroupFs&&) noexcept;
   const std::filesystem::path& root() const { return root_; }
 
-  // Reads every file of Snapshot. Fails only when the cgroup itself is gone (Error::vanished())
-  // or a present file is malformed; a missing controller file just leaves its field empty.
-  Result<Snapshot> snapshot(std::string_view cgroup) const;
+  // Reads the files of Snapshot (all of them, or as the ReadCadence says). Fails only when the
+  // cgroup itself is gone (Error::vanished()) or a present file is malformed; a missing
+  // controller file just leaves its field empty.
+  Result<Snapshot> snapshot(std::string_view cgroup);
+  // Descriptors the ReadCadence keeps open now.
+  std::size_t open_files() const;
   Result<std::uint64_t> cgroup_id(std::string_view cgroup) const;
   // Single-file readers and the writers: a file absent from a cgroup that still exists (its
   // controller is not enabled) is an Error with errno EOPNOTSUPP, so vanished() stays false;
@@ -119,6 +149,7 @@ class CgroupFs final : public LimitWriter {
  private:
   Status write_file(std::string_view cgroup, std::string_view file, std::string_view content);
   std::filesystem::path root_;
+  std::unique_ptr<SnapshotCache> cache_;  // null without a ReadCadence
 };
 
 }  // namespace ebb::cgroup

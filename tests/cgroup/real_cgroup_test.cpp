@@ -2,11 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "daemon/cgroup/cgroup.h"
 #include "tests/support/fake_cgroup_tree.h"
@@ -137,4 +140,87 @@ TEST_CASE("real cgroup v2: the root and a cgroup without the memory controller s
   REQUIRE_FALSE(write.ok());
   CHECK_FALSE(write.error().vanished());
   CHECK(write.error().errno_value == EOPNOTSUPP);
+}
+
+namespace {
+
+// Runs a child process in `cgroup_dir` that burns CPU for `cpu_ms`, then touches `touch_bytes` of
+// anonymous memory and keeps it until its stdin (the returned pipe end) is closed.
+struct Occupant {
+  pid_t pid = -1;
+  int release = -1;
+  int ready = -1;
+};
+
+Occupant start_occupant(const std::filesystem::path& cgroup_dir, int cpu_ms, std::size_t touch_bytes) {
+  int go[2], done[2];
+  REQUIRE(::pipe(go) == 0);
+  REQUIRE(::pipe(done) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(go[1]);
+    ::close(done[0]);
+    std::ofstream(cgroup_dir / "cgroup.procs") << ::getpid() << '\n';
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(cpu_ms);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    std::string memory(touch_bytes, 'x');
+    char c = memory.back();
+    if (::write(done[1], &c, 1) != 1) ::_exit(1);
+    (void)::read(go[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(go[0]);
+  ::close(done[1]);
+  return {pid, go[1], done[0]};
+}
+
+}  // namespace
+
+// ebbd's ReadCadence keeps cpu.stat and memory.current open and re-reads them with pread at
+// offset 0: the kernel must generate their text anew on each such read, and answer ENODEV
+// once the cgroup is removed.
+TEST_CASE("real cgroup v2: kept-open cpu.stat and memory.current follow the cgroup; removal is ENODEV", "[real]") {
+  const auto root = real_cgroup_root();
+  if (!root) {
+    WARN(kNoRealCgroupRoot);
+    return;
+  }
+  CgroupFs fs(*root, ReadCadence{std::chrono::hours(1), std::chrono::hours(1), 16});
+  const std::string name = "ebb-real-cadence-" + std::to_string(::getpid());
+  {
+    const ScopedRealCgroup child(*root, name);
+    const auto before = fs.snapshot(name);
+    if (!before) FAIL(before.error().to_string());
+    REQUIRE(fs.open_files() == 2);
+
+    const auto occupant = start_occupant(child.dir(), 300, 32u << 20);
+    char c = 0;
+    REQUIRE(::read(occupant.ready, &c, 1) == 1);
+    const auto during = fs.snapshot(name);
+    ::close(occupant.release);
+    int status = 0;
+    ::waitpid(occupant.pid, &status, 0);
+    ::close(occupant.ready);
+    if (!during) FAIL(during.error().to_string());
+    CHECK(fs.open_files() == 2);
+    CHECK(during->cpu_stat->usage_usec >= before->cpu_stat->usage_usec + 50000);
+    CHECK(*during->memory_current >= *before->memory_current + (16u << 20));
+    CHECK(during->id == before->id);
+
+    // A limit written through the CgroupFs is read back though the refresh is an hour away.
+    REQUIRE(fs.write_memory_high(name, (64ull << 20) + 1).ok());
+    const auto written = fs.snapshot(name);
+    if (!written) FAIL(written.error().to_string());
+    CHECK(written->memory_high == 64ull << 20);  // the kernel keeps whole pages
+    // rmdir fails while the exited child still counts as a member.
+    for (int i = 0; i < 100 && fs.read_file(name, "cgroup.procs").value() != ""; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto gone = fs.snapshot(name);
+  REQUIRE_FALSE(gone.ok());
+  CHECK(gone.error().vanished());
+  CHECK(gone.error().errno_value == ENODEV);
+  CHECK(fs.open_files() == 0);
 }

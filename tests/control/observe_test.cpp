@@ -56,6 +56,26 @@ TEST_CASE("a counter that went backwards (cgroup recreated) gives zero, not a hu
   CHECK(o.cpu_throttled_periods == 0);
 }
 
+// Under ebbd's ReadCadence memory.events is re-read only when it changed or a second has passed;
+// in between a snapshot carries the last value. Events must then count once, on the tick that
+// reads them, while the CPU rates of every tick stay over that tick's own interval.
+TEST_CASE("carried memory.events count once, CPU rates stay per tick") {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  auto a = snapshot_at(t0, 1'000'000, 100, 0);
+  auto carried = snapshot_at(t0 + 100ms, 1'050'000, 101, 0);  // memory.events as in `a`
+  auto refreshed = snapshot_at(t0 + 200ms, 1'150'000, 102, 1);
+  refreshed.memory_events->high = 3;
+  refreshed.memory_events->oom_kill = 1;
+  const auto o1 = control::observe(&a, carried);
+  const auto o2 = control::observe(&carried, refreshed);
+  CHECK(o1.memory_high_events == 0);
+  CHECK(o1.oom_kill_events == 0);
+  CHECK(o2.memory_high_events == 3);
+  CHECK(o2.oom_kill_events == 1);
+  CHECK(o1.cpu_usage_cores == Approx(0.5));
+  CHECK(o2.cpu_usage_cores == Approx(1.0));
+}
+
 TEST_CASE("plan_writes skips tiny changes and orders memory writes safely") {
   auto s = snapshot_at(std::chrono::steady_clock::now(), 0, 0, 0);
   s.memory_high = 150ull << 20;
