@@ -144,6 +144,9 @@ void ManagerLink::Shared::fall_back() {
     before = std::exchange(status.group_budgets, {});
     status.node_budget.reset();
     status.local_only = true;
+    // A manager silent for a lease may be frozen with the stream still open: end the call so
+    // that the link reconnects (to the next replica, if it has several).
+    if (call) call->TryCancel();
   }
   for (const auto& [group, cores] : before) node.set_group_budget(group, std::nullopt);
   node.set_node_budget(std::nullopt);
