@@ -3,13 +3,22 @@
 //   bursty --low L --high H --period P [--seconds S]  alternate between L and H cores
 //   memory --from MB --to MB --over S [--hold S]   grow resident memory linearly, then hold
 //   idle   [--seconds S]                            sleep
+//   serve  --quiet-cores Q --burst-cores B ...         a request service with bursty arrivals
+//          that measures its own request latency (see serve() below)
 // Work is done in 10 ms slices so a CPU cap shows up as throttling, not as a changed pattern.
+#include <time.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,6 +94,144 @@ void grow_memory(double from_mb, double to_mb, double over_s, double hold_s) {
   std::this_thread::sleep_for(std::chrono::duration<double>(hold_s));
 }
 
+struct ServeParams {
+  double quiet_cores = 0.2, burst_cores = 1.5;  // demand: arrival rate x work per request
+  double quiet_s = 6, burst_s = 2;              // mean phase lengths (exponential)
+  double work_ms = 5;                           // CPU time each request needs
+  int workers = 4;
+  double seconds = 60;   // arrivals stop after this; the queue is then drained
+  double drain_s = 30;   // requests still unserved after this count at their age then
+  unsigned seed = 1;
+  std::string latency_log;
+};
+
+// Arrival times (seconds from start): phases alternate quiet and burst with exponential lengths,
+// Poisson arrivals inside each at the phase's rate. A pure function of the parameters, so two
+// runs with one seed serve the very same requests.
+std::vector<double> arrival_schedule(const ServeParams& p) {
+  std::mt19937_64 rng(p.seed);
+  const double work_s = p.work_ms / 1000;
+  std::vector<double> arrivals;
+  double t = 0;
+  for (bool burst = false; t < p.seconds; burst = !burst) {
+    const double end = std::min(p.seconds, t + std::exponential_distribution<double>(1 / (burst ? p.burst_s : p.quiet_s))(rng));
+    const double rate = (burst ? p.burst_cores : p.quiet_cores) / work_s;
+    if (rate > 0) {
+      std::exponential_distribution<double> gap(rate);
+      for (double a = t + gap(rng); a < end; a += gap(rng)) arrivals.push_back(a);
+    }
+    t = end;
+  }
+  return arrivals;
+}
+
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Burns `seconds` of this thread's CPU time: a throttled worker takes longer in wall time, which
+// is exactly the latency a CPU limit adds. The clock is read often: under software emulation on
+// a loaded host a long burst of arithmetic between reads can take milliseconds of guest time,
+// and each request would overshoot its work by that much.
+void work_for(double seconds) {
+  const double end = thread_cpu_s() + seconds;
+  volatile std::uint64_t sink = 0;
+  while (thread_cpu_s() < end) {
+    for (int i = 0; i < 100; ++i) sink = sink + static_cast<std::uint64_t>(i);
+  }
+}
+
+double percentile(std::vector<double> sorted, double q) {  // nearest rank; sorted ascending
+  if (sorted.empty()) return 0;
+  const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// A CPU-bound request service: a dispatcher releases each request at its arrival time into a
+// FIFO queue; workers take them in order and burn work_ms of CPU each. Latency is from the
+// scheduled arrival (not from the dispatch, which a throttled dispatcher could delay) to the end
+// of the work. Prints one summary line; --latency-log gets "arrival_s latency_ms" per request.
+int serve(const ServeParams& p) {
+  const std::vector<double> arrivals = arrival_schedule(p);
+  const auto start = Clock::now();
+  const auto at = [&](double s) { return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<std::size_t> queue;
+  bool dispatched_all = false;
+  std::vector<double> latency_ms(arrivals.size(), -1);
+
+  std::vector<std::thread> workers;
+  for (int w = 0; w < p.workers; ++w) {
+    workers.emplace_back([&] {
+      for (;;) {
+        std::unique_lock lock(mutex);
+        ready.wait(lock, [&] { return !queue.empty() || dispatched_all || stop; });
+        if (queue.empty() || stop) return;
+        const std::size_t i = queue.front();
+        queue.pop_front();
+        lock.unlock();
+        work_for(p.work_ms / 1000);
+        latency_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() - at(arrivals[i])).count();
+      }
+    });
+  }
+  for (std::size_t i = 0; i < arrivals.size(); ++i) {
+    std::this_thread::sleep_until(at(arrivals[i]));
+    {
+      std::lock_guard lock(mutex);
+      queue.push_back(i);
+    }
+    ready.notify_one();
+  }
+  {
+    std::lock_guard lock(mutex);
+    dispatched_all = true;
+  }
+  ready.notify_all();
+  const auto drain_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(p.drain_s));
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (queue.empty()) break;
+      if (Clock::now() >= drain_deadline) {
+        stop = true;
+        break;
+      }
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ready.notify_all();
+  for (auto& t : workers) t.join();
+
+  // Requests never served count at their age when the run ended: a lower bound of their latency.
+  const double end_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::size_t unserved = 0;
+  for (std::size_t i = 0; i < arrivals.size(); ++i) {
+    if (latency_ms[i] < 0) {
+      latency_ms[i] = (end_s - arrivals[i]) * 1000;
+      ++unserved;
+    }
+  }
+  if (!p.latency_log.empty()) {
+    std::FILE* log = std::fopen(p.latency_log.c_str(), "w");
+    if (!log) {
+      std::fprintf(stderr, "ebb-workload: cannot write %s: %s\n", p.latency_log.c_str(), std::strerror(errno));
+      return 1;
+    }
+    for (std::size_t i = 0; i < arrivals.size(); ++i) std::fprintf(log, "%.4f %.3f\n", arrivals[i], latency_ms[i]);
+    std::fclose(log);
+  }
+  std::vector<double> sorted = latency_ms;
+  std::sort(sorted.begin(), sorted.end());
+  std::printf("requests %zu unserved %zu p50_ms %.1f p90_ms %.1f p99_ms %.1f max_ms %.1f\n", arrivals.size(), unserved,
+              percentile(sorted, 0.5), percentile(sorted, 0.9), percentile(sorted, 0.99), sorted.empty() ? 0.0 : sorted.back());
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,7 +259,21 @@ int main(int argc, char** argv) {
 
   auto* idle = app.add_subcommand("idle", "do nothing");
   idle->add_option("--seconds", seconds, "how long");
+  ServeParams serve_params;
+  auto* serve_cmd = app.add_subcommand("serve", "a request service with bursty random arrivals that logs its request latency");
+  serve_cmd->add_option("--quiet-cores", serve_params.quiet_cores, "demand between bursts, in cores")->check(CLI::Range(0.0, 64.0));
+  serve_cmd->add_option("--burst-cores", serve_params.burst_cores, "demand in bursts, in cores")->check(CLI::Range(0.0, 64.0));
+  serve_cmd->add_option("--quiet-s", serve_params.quiet_s, "mean seconds between bursts")->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--burst-s", serve_params.burst_s, "mean seconds of a burst")->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--work-ms", serve_params.work_ms, "CPU milliseconds per request")->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--workers", serve_params.workers, "worker threads")->check(CLI::Range(1, 256));
+  serve_cmd->add_option("--seconds", serve_params.seconds, "how long requests arrive")->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--drain", serve_params.drain_s, "seconds to finish queued requests afterwards")->check(CLI::NonNegativeNumber);
+  serve_cmd->add_option("--seed", serve_params.seed, "seed of the arrival schedule");
+  serve_cmd->add_option("--latency-log", serve_params.latency_log, "write 'arrival_s latency_ms' per request to this file");
   CLI11_PARSE(app, argc, argv);
+
+  if (*serve_cmd) return serve(serve_params);
 
   if (*cpu) burn([&](Clock::time_point) { return cores; }, cores, seconds);
   if (*bursty) {
