@@ -186,9 +186,7 @@ int BPF_PROG(ebb_sched_wakeup_new, struct task_struct *task)
 
 #define MAX_RT_PRIO 100
 
-/* What the switch path needs of a task. The fields lie within a few hundred bytes of each other
- * in task_struct on every kernel we support, so one read copies the span instead of four
- * separate helper calls. */
+/* What the switch path needs of a task. */
 struct task_sample {
 	__u32 state;
 	int prio;
@@ -196,35 +194,17 @@ struct task_sample {
 	__u64 prev_sum_exec_runtime;
 };
 
-#define TASK_SPAN 320
-
-static __always_inline void sample_task(struct task_struct *task, struct task_sample *out)
+/* `current` as a BTF pointer: its fields are plain loads (relocated by CO-RE, fault-safe),
+ * where an untyped pointer would cost a bpf_probe_read_kernel() call. On sched_switch current
+ * is still prev; in the hrtimer it is the interrupted task. */
+static __always_inline void sample_current(struct task_sample *out)
 {
-	/* Relocated to the running kernel's offsets at load time: the verifier sees constants
-	 * and drops the branch not taken. */
-	__u32 base = bpf_core_field_offset(struct task_struct, __state);
-	__u32 prio = bpf_core_field_offset(struct task_struct, prio) - base;
-	__u32 sum = bpf_core_field_offset(struct task_struct, se.sum_exec_runtime) - base;
-	__u32 prev_sum = bpf_core_field_offset(struct task_struct, se.prev_sum_exec_runtime) - base;
-	__u8 span[TASK_SPAN];
-	__u32 end;
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	if (prio + 4 > TASK_SPAN || sum + 8 > TASK_SPAN || prev_sum + 8 > TASK_SPAN) {
-		out->state = BPF_CORE_READ(task, __state);
-		out->prio = BPF_CORE_READ(task, prio);
-		out->sum_exec_runtime = BPF_CORE_READ(task, se.sum_exec_runtime);
-		out->prev_sum_exec_runtime = BPF_CORE_READ(task, se.prev_sum_exec_runtime);
-		return;
-	}
-	/* Up to the last field needed: a constant once relocated, so the verifier bounds it. */
-	end = (sum > prev_sum ? sum : prev_sum) + 8;
-	if (prio + 4 > end)
-		end = prio + 4;
-	bpf_probe_read_kernel(span, end, (void *)task + base);
-	out->state = *(__u32 *)span;
-	out->prio = *(int *)(span + prio);
-	out->sum_exec_runtime = *(__u64 *)(span + sum);
-	out->prev_sum_exec_runtime = *(__u64 *)(span + prev_sum);
+	out->state = task->__state;
+	out->prio = task->prio;
+	out->sum_exec_runtime = task->se.sum_exec_runtime;
+	out->prev_sum_exec_runtime = task->se.prev_sum_exec_runtime;
 }
 
 /* Charges what the task ran in its current stint and no tick charged yet, from the scheduler's
@@ -287,7 +267,7 @@ int BPF_PROG(ebb_sched_switch, bool preempt, struct task_struct *prev, struct ta
 	if (stats) {
 		struct task_sample sample;
 
-		sample_task(prev, &sample);
+		sample_current(&sample);
 		charge_stint((__u64)prev, &sample, stats);
 		/* Still runnable after a switch: the kernel counts it in nivcsw, and the task
 		 * starts waiting for a CPU again. */
@@ -311,14 +291,12 @@ int BPF_PROG(ebb_hrtimer_expire_entry)
 {
 	__u64 cgroup_id = bpf_get_current_cgroup_id();
 	struct ebb_cgroup_stats *stats = bpf_map_lookup_elem(&tracked, &cgroup_id);
-	struct task_struct *task;
 	struct task_sample sample;
 
 	if (!stats)
 		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
-	sample_task(task, &sample);
-	charge_stint((__u64)task, &sample, stats);
+	sample_current(&sample);
+	charge_stint(bpf_get_current_task(), &sample, stats);
 	return 0;
 }
 
