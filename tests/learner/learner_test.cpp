@@ -183,8 +183,10 @@ TEST_CASE("hysteresis: small moves are not written, at no cost in throttling and
   CHECK(a.relative_slack < b.relative_slack + 0.05);
 }
 
-TEST_CASE("hysteresis: a small raise on a throttled tick goes out at once") {
-  auto c = make();
+TEST_CASE("hysteresis: a small raise on a throttled tick goes out at once, even when small raises are held") {
+  LearnerParams hold_raises;
+  hold_raises.cpu.hold_raise = 0.05;
+  auto c = make(hold_raises);
   for (int t = 0; t < 50; ++t) c->decide(steady(1.0, 1.5));  // warm, calm
   auto o = steady(1.0, 1.0);
   o.cpu_throttled_periods = 0.01;  // barely throttled: the reflex wants 1% more
