@@ -103,7 +103,7 @@ Result<json> Client::post(const std::string& path, const json& body) {
     http_.reset();
     current_ = (current_ + 1) % endpoints_.size();
   }
-  return Error{"etcd unreachable (" + failures + ")", "", "", ECONNREFUSED};
+  return Error{"etcd unreachable (" + failures + ")"};
 }
 
 Result<std::optional<KeyValue>> Client::get(const std::string& key) {
