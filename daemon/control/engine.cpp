@@ -227,9 +227,14 @@ std::optional<Engine::Step> Engine::observe_and_decide(Container& c, const probe
   return step;
 }
 
-void Engine::set_group_budget(const std::string& group, std::optional<double> cpu_cores) {
-  if (cpu_cores) group_budgets_[group] = *cpu_cores;
-  else group_budgets_.erase(group);
+void Engine::set_group_budget(const std::string& group, std::optional<GroupBudget> budget) {
+  if (budget && (budget->cpu_cores || budget->memory_bytes)) {
+    group_budgets_[group] = *budget;
+    if (!budget->memory_bytes) memory_shortfalls_.erase(group);
+  } else {
+    group_budgets_.erase(group);
+    memory_shortfalls_.erase(group);
+  }
 }
 
 std::map<std::string, Engine::GroupDemand> Engine::group_demand() const {
@@ -242,6 +247,8 @@ std::map<std::string, Engine::GroupDemand> Engine::group_demand() const {
     g.memory_bytes += c.last_observation.memory_current_bytes;
     ++g.containers;
   }
+  for (const auto& [group, shortfall] : memory_shortfalls_)
+    if (auto it = out.find(group); it != out.end()) it->second.memory_shortfall_bytes = shortfall;
   return out;
 }
 
@@ -279,20 +286,119 @@ void cap(std::vector<policy::Decision*>& decisions, const std::vector<const Cont
   }
 }
 
+// The room memory.max keeps above usage whatever the group's share: taking it away would turn a
+// share that is too small into OOM kills instead of reclaim.
+std::uint64_t memory_safety_margin(std::uint64_t usage) { return std::max<std::uint64_t>(usage / 10, 32ull << 20); }
+
+struct MemoryClaim {
+  std::uint64_t usage = 0;
+  std::uint64_t wanted_max = 0;   // the controller's memory.max, or the ceiling for "max"
+  std::uint64_t wanted_high = 0;  // its memory.high, or wanted_max for "max"
+  std::uint64_t min_bytes = 0;    // the container's lower bound
+  double weight = 1;
+  policy::PriorityClass priority = policy::PriorityClass::burstable;
+};
+
+struct MemorySplit {
+  std::vector<std::uint64_t> max, high;
+  std::uint64_t shortfall = 0;  // usage above the share
+};
+
+// Splits a group's memory share over its members on this node: memory.max water-filled by the
+// wants with usage plus the safety margin as floors, while those floors fit; when they do not,
+// every memory.max stays at its floor and memory.high, water-filled over the share, is what
+// brings the group back into it.
+Result<MemorySplit> split_memory(const std::vector<MemoryClaim>& members, std::uint64_t share) {
+  std::vector<arbitration::Claim> claims(members.size());
+  double floors = 0, usage = 0;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto& m = members[i];
+    claims[i].wanted_cores = static_cast<double>(m.wanted_max);
+    claims[i].floor_cores = static_cast<double>(std::min(m.wanted_max, m.usage + memory_safety_margin(m.usage)));
+    claims[i].weight = m.weight;
+    claims[i].priority = m.priority;
+    floors += claims[i].floor_cores;
+    usage += static_cast<double>(m.usage);
+  }
+  MemorySplit split;
+  split.shortfall = usage > static_cast<double>(share) ? static_cast<std::uint64_t>(usage) - share : 0;
+  if (floors <= static_cast<double>(share)) {
+    auto grants = arbitration::arbitrate(claims, static_cast<double>(share));
+    if (!grants) return grants.error();
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      split.max.push_back(static_cast<std::uint64_t>((*grants)[i]));
+      split.high.push_back(std::min(members[i].wanted_high, split.max.back()));
+    }
+    return split;
+  }
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    split.max.push_back(static_cast<std::uint64_t>(claims[i].floor_cores));
+    claims[i].wanted_cores = static_cast<double>(std::min(members[i].wanted_high, split.max.back()));
+    claims[i].floor_cores = std::min(static_cast<double>(members[i].min_bytes), claims[i].wanted_cores);
+  }
+  auto highs = arbitration::arbitrate(claims, static_cast<double>(share));
+  if (!highs) return highs.error();
+  for (double h : *highs) split.high.push_back(static_cast<std::uint64_t>(h));
+  return split;
+}
+
 }  // namespace
 
-void Engine::arbitrate(std::vector<Step>& steps) const {
-  // A budget group's containers share what ebb-manager gave this node for the group ...
-  std::map<std::string, std::pair<std::vector<policy::Decision*>, std::vector<const Container*>>> groups;
-  for (auto& s : steps) {
-    if (group_budgets_.count(s.container->settings.group)) {
-      auto& [decisions, members] = groups[s.container->settings.group];
-      decisions.push_back(&s.decision);
-      members.push_back(s.container);
-    }
+void Engine::share_group_memory(const std::string& group, const std::vector<Step*>& members, std::uint64_t share) {
+  std::vector<MemoryClaim> claims;
+  for (const auto* s : members) {
+    const Container& c = *s->container;
+    MemoryClaim m;
+    m.usage = s->snapshot.memory_current.value_or(0);
+    m.wanted_max = s->decision.limits.memory_max_bytes.value_or(policy::memory_ceiling(params_for(c.settings)));
+    m.wanted_high = s->decision.limits.memory_high_bytes.value_or(m.wanted_max);
+    m.min_bytes = c.settings.bounds.memory_min_bytes;
+    m.weight = c.settings.weight;
+    m.priority = c.settings.priority;
+    claims.push_back(m);
   }
-  for (auto& [group, entry] : groups) {
-    cap(entry.first, entry.second, group_budgets_.at(group), "budget group: capped to this node's share");
+  auto split = split_memory(claims, share);
+  if (!split) {
+    spdlog::error("memory split of group {} failed: {}", group, split.error().to_string());
+    return;
+  }
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    auto& limits = members[i]->decision.limits;
+    const bool capped = split->max[i] < claims[i].wanted_max || split->high[i] < claims[i].wanted_high;
+    if (split->max[i] < claims[i].wanted_max) limits.memory_max_bytes = split->max[i];
+    if (split->high[i] < claims[i].wanted_high) limits.memory_high_bytes = split->high[i];
+    if (capped) members[i]->decision.reason += "; budget group: memory capped to this node's share";
+  }
+  auto& reported = memory_shortfalls_[group];
+  if ((reported == 0) != (split->shortfall == 0)) {
+    if (split->shortfall > 0)
+      spdlog::warn("budget group {}: its containers use {} MiB more memory than this node's share of {} MiB; "
+                   "memory.high reclaims it, memory.max stays above usage",
+                   group, split->shortfall >> 20, share >> 20);
+    else
+      spdlog::info("budget group {}: back within this node's memory share", group);
+  }
+  reported = split->shortfall;
+}
+
+void Engine::arbitrate(std::vector<Step>& steps) {
+  // A budget group's containers share what ebb-manager gave this node for the group ...
+  std::map<std::string, std::vector<Step*>> groups;
+  for (auto& s : steps) {
+    if (group_budgets_.count(s.container->settings.group)) groups[s.container->settings.group].push_back(&s);
+  }
+  for (auto& [group, members] : groups) {
+    const GroupBudget& budget = group_budgets_.at(group);
+    if (budget.cpu_cores) {
+      std::vector<policy::Decision*> decisions;
+      std::vector<const Container*> containers;
+      for (auto* s : members) {
+        decisions.push_back(&s->decision);
+        containers.push_back(s->container);
+      }
+      cap(decisions, containers, *budget.cpu_cores, "budget group: capped to this node's share");
+    }
+    if (budget.memory_bytes) share_group_memory(group, members, *budget.memory_bytes);
   }
   // ... and all containers share the node's CPU (or the node budget).
   std::vector<policy::Decision*> decisions;
@@ -367,16 +473,30 @@ bool Engine::react(std::uint64_t cgroup_id, std::string_view why, SteadyTime now
     if (!step) return false;
     ++c.event_reactions;
     step->decision.reason = std::string(why) + ": " + step->decision.reason;
-    // Without the other containers' decisions, stay inside what the budget leaves free.
-    double others = 0;
+    // Without the other containers' decisions, stay inside what the node budget and the
+    // group's CPU share leave free; a group's memory waits for the next tick, which sees every
+    // member.
+    const auto budget = group_budgets_.find(c.settings.group);
+    const GroupBudget* group = budget == group_budgets_.end() ? nullptr : &budget->second;
+    double others = 0, group_others = 0;
     for (const auto& [other_path, other] : containers_) {
       if (other_path == path || !other.last_snapshot) continue;
-      others += current_limits(*other.last_snapshot).cpu_cores.value_or(0);
+      const double cores = current_limits(*other.last_snapshot).cpu_cores.value_or(0);
+      others += cores;
+      if (group && other.settings.group == c.settings.group) group_others += cores;
     }
-    if (step->decision.limits.cpu_cores) {
-      const double room = std::max(cpu_budget() - others, c.settings.bounds.cpu_min_cores);
-      const double current = current_limits(step->snapshot).cpu_cores.value_or(room);
-      step->decision.limits.cpu_cores = std::min(*step->decision.limits.cpu_cores, std::max(room, current));
+    const policy::Limits now_limits = current_limits(step->snapshot);
+    const bool group_cpu = group && group->cpu_cores;
+    if (step->decision.limits.cpu_cores || group_cpu) {
+      double free = cpu_budget() - others;
+      if (group_cpu) free = std::min(free, *group->cpu_cores - group_others);
+      const double room = std::max(free, c.settings.bounds.cpu_min_cores);
+      step->decision.limits.cpu_cores =
+          std::min(step->decision.limits.cpu_cores.value_or(room), std::max(room, now_limits.cpu_cores.value_or(room)));
+    }
+    if (group && group->memory_bytes) {
+      step->decision.limits.memory_high_bytes = now_limits.memory_high_bytes;
+      step->decision.limits.memory_max_bytes = now_limits.memory_max_bytes;
     }
     apply(*step, true);
     return true;

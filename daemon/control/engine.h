@@ -94,12 +94,24 @@ class Engine {
   void set_node_budget(std::optional<double> cpu_cores) { node_budget_ = cpu_cores; }
   void add_listener(EngineListener* listener) { listeners_.push_back(listener); }
   void remove_listener(EngineListener* listener) { std::erase(listeners_, listener); }
-  // CPU this node may give a budget group's containers (from ebb-manager); nullopt: no cap.
-  void set_group_budget(const std::string& group, std::optional<double> cpu_cores);
+  // What this node may give a budget group's containers (from ebb-manager). CPU limits of the
+  // members are arbitrated to sum to at most cpu_cores. Their memory.max values are water-filled
+  // (max-min, by the controllers' wants) to sum to at most memory_bytes, but no memory.max goes
+  // below the container's usage plus a safety margin: when the share is below that, memory.high
+  // (reclaim, never an OOM kill) carries the share and the usage above it is reported as the
+  // group's memory shortfall.
+  struct GroupBudget {
+    std::optional<double> cpu_cores;             // nullopt: no CPU cap
+    std::optional<std::uint64_t> memory_bytes;   // nullopt: no memory cap
+  };
+  // nullopt, or a budget with neither field: the group has no budget on this node.
+  void set_group_budget(const std::string& group, std::optional<GroupBudget> budget);
   struct GroupDemand {
     double wanted_cpu_cores = 0;   // what the controllers asked for before any cap
     double used_cpu_cores = 0;
     std::uint64_t memory_bytes = 0;
+    // Usage above the group's memory share at the last tick (0 without a memory budget).
+    std::uint64_t memory_shortfall_bytes = 0;
     int containers = 0;
   };
   // Per budget group (containers whose settings name one), from the last tick.
@@ -122,7 +134,8 @@ class Engine {
     policy::Decision decision;
   };
   std::optional<Step> observe_and_decide(Container& c, const probes::CgroupCounters* counters, bool starving);
-  void arbitrate(std::vector<Step>& steps) const;
+  void arbitrate(std::vector<Step>& steps);
+  void share_group_memory(const std::string& group, const std::vector<Step*>& members, std::uint64_t share);
   void apply(Step& step, bool event_driven);
   void adopt(const discovery::Candidate& candidate);
   void drop(std::map<std::string, Container>::iterator it, const std::string& why, bool restore);
@@ -139,7 +152,8 @@ class Engine {
   StateStore* state_;
   policy::ControllerFactory factory_;
   std::vector<EngineListener*> listeners_;
-  std::map<std::string, double> group_budgets_;
+  std::map<std::string, GroupBudget> group_budgets_;
+  std::map<std::string, std::uint64_t> memory_shortfalls_;  // by group, from the last tick
   template <typename Fn>
   void notify(Fn&& fn) const {
     for (auto* l : listeners_) fn(*l);

@@ -21,8 +21,8 @@ class EngineNode : public LocalNode {
  public:
   explicit EngineNode(control::Engine& engine) : engine_(engine) {}
   std::map<std::string, control::Engine::GroupDemand> group_demand() const override { return engine_.group_demand(); }
-  void set_group_budget(const std::string& group, std::optional<double> cpu_cores) override {
-    engine_.set_group_budget(group, cpu_cores);
+  void set_group_budget(const std::string& group, std::optional<control::Engine::GroupBudget> budget) override {
+    engine_.set_group_budget(group, budget);
   }
   void set_node_budget(std::optional<double> cpu_cores) override { engine_.set_node_budget(cpu_cores); }
 
@@ -72,10 +72,12 @@ struct ManagerLink::Shared : std::enable_shared_from_this<Shared> {
   std::optional<v1::NodeReport> demand;    // the latest report not yet sent
   std::chrono::milliseconds report_interval, lease;
   LinkStatus status;
+  bool new_stream = false;  // no allocation applied on the current stream yet
 
   std::optional<Clock::time_point> allocation_at;  // io thread only
 
   void tick();
+  void queue_report();
   void apply(const v1::NodeAllocation& allocation);
   void fall_back();
   bool session();
@@ -87,9 +89,8 @@ struct ManagerLink::Shared : std::enable_shared_from_this<Shared> {
   }
 };
 
-// io thread: sample the demand for the link thread, and end an expired allocation.
-void ManagerLink::Shared::tick() {
-  if (!alive) return;
+// io thread: the demand and the round applied, for the link thread to send next.
+void ManagerLink::Shared::queue_report() {
   v1::NodeReport report;
   for (const auto& [group, d] : node.group_demand()) {
     auto* g = report.add_groups();
@@ -99,13 +100,23 @@ void ManagerLink::Shared::tick() {
     g->set_memory_bytes(d.memory_bytes);
     g->set_containers(static_cast<std::uint32_t>(d.containers));
   }
+  {
+    std::lock_guard lock(mu);
+    report.set_applied_round(status.round);
+    demand = std::move(report);
+  }
+  cv.notify_all();
+}
+
+// io thread: report every interval, and end an expired allocation.
+void ManagerLink::Shared::tick() {
+  if (!alive) return;
+  queue_report();
   std::chrono::milliseconds interval;
   {
     std::lock_guard lock(mu);
-    demand = std::move(report);
     interval = report_interval;
   }
-  cv.notify_all();
   if (allocation_at && Clock::now() - *allocation_at > lease) fall_back();
   timer.expires_after(interval);
   timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -116,24 +127,49 @@ void ManagerLink::Shared::tick() {
 void ManagerLink::Shared::apply(const v1::NodeAllocation& allocation) {
   if (!alive) return;
   std::map<std::string, double> budgets;
-  for (const auto& g : allocation.groups()) budgets[g.group()] = g.cpu_cores();
+  std::map<std::string, std::uint64_t> memory_budgets;
+  for (const auto& g : allocation.groups()) {
+    budgets[g.group()] = g.cpu_cores();
+    // 0 is a group without a memory budget (the manager's default), not a share of nothing.
+    if (g.memory_bytes() > 0) memory_budgets[g.group()] = g.memory_bytes();
+  }
   std::map<std::string, double> before;
+  std::map<std::string, std::uint64_t> memory_before;
+  bool first_on_stream;
   {
     std::lock_guard lock(mu);
     before = status.group_budgets;
+    memory_before = status.group_memory_budgets;
+    first_on_stream = std::exchange(new_stream, false);
   }
+  bool decreased = false;
+  for (const auto& [group, cores] : budgets)
+    if (auto it = before.find(group); it != before.end() && cores < it->second) decreased = true;
+  for (const auto& [group, bytes] : memory_budgets)
+    if (auto it = memory_before.find(group); it != memory_before.end() && bytes < it->second) decreased = true;
   for (const auto& [group, cores] : before)
     if (!budgets.count(group)) node.set_group_budget(group, std::nullopt);
-  for (const auto& [group, cores] : budgets) node.set_group_budget(group, cores);
+  for (const auto& [group, cores] : budgets) {
+    const auto memory = memory_budgets.find(group);
+    node.set_group_budget(group, control::Engine::GroupBudget{
+                                     cores, memory == memory_budgets.end() ? std::nullopt : std::optional(memory->second)});
+  }
   node.set_node_budget(allocation.node_cpu_cores());
   if (!allocation_at || before.empty() != budgets.empty())
     spdlog::info("manager link: allocation of round {} in force ({} groups)", allocation.round(), budgets.size());
   allocation_at = Clock::now();
-  std::lock_guard lock(mu);
-  status.group_budgets = std::move(budgets);
-  status.node_budget = allocation.node_cpu_cores();
-  status.round = allocation.round();
-  status.local_only = false;
+  {
+    std::lock_guard lock(mu);
+    status.group_budgets = std::move(budgets);
+    status.group_memory_budgets = std::move(memory_budgets);
+    status.node_budget = allocation.node_cpu_cores();
+    status.round = allocation.round();
+    status.local_only = false;
+  }
+  // A decrease is acknowledged at once, not at the next interval: the manager holds other
+  // nodes' increases until this node has applied it. So is the first allocation on a stream:
+  // until then the manager does not know what this node runs.
+  if (decreased || first_on_stream) queue_report();
 }
 
 void ManagerLink::Shared::fall_back() {
@@ -142,6 +178,7 @@ void ManagerLink::Shared::fall_back() {
   {
     std::lock_guard lock(mu);
     before = std::exchange(status.group_budgets, {});
+    status.group_memory_budgets.clear();
     status.node_budget.reset();
     status.local_only = true;
     // A manager silent for a lease may be frozen with the stream still open: end the call so
@@ -216,6 +253,7 @@ void ManagerLink::Shared::stream(v1::ManagerService::Stub& stub, std::uint64_t s
   {
     std::lock_guard lock(mu);
     status.connected = true;
+    new_stream = true;
   }
   bool first = true;
   while (true) {

@@ -1,7 +1,7 @@
 #pragma once
 // ebbd's link to ebb-manager. It registers the node, reports the budget groups' demand every
 // report interval over one Connect stream, and applies the allocations it receives as per-group
-// CPU budgets and a node budget. gRPC runs on the link's own threads; every call into the node
+// CPU and memory budgets and a node budget. gRPC runs on the link's own threads; every call into the node
 // (the Engine) is posted to the daemon's io_context, so the control loop never blocks on the
 // network and the Engine stays single-threaded.
 //
@@ -30,7 +30,7 @@ class LocalNode {
  public:
   virtual ~LocalNode() = default;
   virtual std::map<std::string, control::Engine::GroupDemand> group_demand() const = 0;
-  virtual void set_group_budget(const std::string& group, std::optional<double> cpu_cores) = 0;
+  virtual void set_group_budget(const std::string& group, std::optional<control::Engine::GroupBudget> budget) = 0;
   virtual void set_node_budget(std::optional<double> cpu_cores) = 0;
 };
 
@@ -54,6 +54,7 @@ struct LinkStatus {
   bool local_only = true;        // no allocation in force (never had one, or the lease ended)
   std::uint64_t round = 0;       // of the allocation in force
   std::map<std::string, double> group_budgets;  // cores, as applied
+  std::map<std::string, std::uint64_t> group_memory_budgets;  // bytes, for groups with a memory budget
   std::optional<double> node_budget;
   std::uint64_t reconnects = 0;
   std::string last_error;

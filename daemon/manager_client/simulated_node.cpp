@@ -95,8 +95,8 @@ std::map<std::string, control::Engine::GroupDemand> SimulatedNode::group_demand(
   return out;
 }
 
-void SimulatedNode::set_group_budget(const std::string& group, std::optional<double> cpu_cores) {
-  if (cpu_cores) group_budgets_[group] = *cpu_cores;
+void SimulatedNode::set_group_budget(const std::string& group, std::optional<control::Engine::GroupBudget> budget) {
+  if (budget && budget->cpu_cores) group_budgets_[group] = *budget->cpu_cores;
   else group_budgets_.erase(group);
 }
 

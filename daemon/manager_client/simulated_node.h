@@ -41,7 +41,8 @@ class SimulatedNode : public LocalNode {
   void step();
 
   std::map<std::string, control::Engine::GroupDemand> group_demand() const override;
-  void set_group_budget(const std::string& group, std::optional<double> cpu_cores) override;
+  // The simulated containers play CPU demand only against the budget; memory is reported as played.
+  void set_group_budget(const std::string& group, std::optional<control::Engine::GroupBudget> budget) override;
   void set_node_budget(std::optional<double> cpu_cores) override { node_budget_ = cpu_cores; }
 
   const std::map<std::string, double>& group_budgets() const { return group_budgets_; }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -11,6 +12,8 @@
 
 #include "ebb/v1/manager.grpc.pb.h"
 #include "manager/service/convert.h"
+#include "manager/service/handover.h"
+#include "manager/tls/tls.h"
 
 namespace ebb::manager {
 namespace {
@@ -18,6 +21,15 @@ namespace {
 namespace pb = ebb::v1;
 
 grpc::Status invalid(const Error& e) { return {grpc::StatusCode::INVALID_ARGUMENT, e.message}; }
+
+// A node id the caller's certificate does not name is refused before it touches any state.
+std::optional<grpc::Status> refused_identity(const grpc::ServerContextBase& ctx, const std::string& node_id) {
+  const auto auth = ctx.auth_context();
+  if (!auth) return std::nullopt;
+  if (auto s = check_node_identity(node_id, *auth); !s)
+    return grpc::Status{grpc::StatusCode::PERMISSION_DENIED, s.error().message};
+  return std::nullopt;
+}
 
 // At most one write in flight on a stream; a newer message replaces one not yet sent, since
 // only the latest allocation matters to a node or a watcher.
@@ -65,13 +77,14 @@ struct ManagerServer::Impl : pb::ManagerService::CallbackService {
   int port = 0;
   std::chrono::milliseconds poll;
   std::thread round_loop;
-  std::mutex mu;  // guards streams, watchers, stopping, last_round
+  std::mutex mu;  // guards streams, watchers, stopping, last_round, handover
   std::condition_variable wake;
   bool stopping = false;
   bool stopped = false;
   std::map<std::string, NodeStream*> streams;
   std::set<Watcher*> watchers;
   std::optional<pb::AllocationRound> last_round;
+  HandOver handover;
 
   Impl(Manager& m, std::chrono::milliseconds p) : manager(m), poll(p) {}
 
@@ -93,6 +106,8 @@ struct ManagerServer::Impl : pb::ManagerService::CallbackService {
 
   void run_rounds();
   void publish(const RoundResult& result);
+  void send_locked(const HandOver::Messages& messages);
+  void node_applied(const std::string& node, std::uint64_t round);
 };
 
 namespace {
@@ -107,7 +122,7 @@ grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, grpc::Status 
 // to the Manager, and the round loop pushes allocations through send().
 class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAllocation> {
  public:
-  explicit NodeStream(ManagerServer::Impl& impl) : impl_(impl) { StartRead(&in_); }
+  NodeStream(ManagerServer::Impl& impl, grpc::CallbackServerContext* ctx) : impl_(impl), ctx_(ctx) { StartRead(&in_); }
 
   void send(pb::NodeAllocation msg) {
     if (const auto* m = writer_.offer(std::move(msg))) StartWrite(m);
@@ -117,6 +132,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
     if (!ok) return end(grpc::Status::OK);
     const auto now = Clock::now();
     if (node_.empty()) {
+      if (auto refused = refused_identity(*ctx_, in_.node_id())) return end(*refused);
       if (auto s = impl_.manager.open_stream(in_.node_id(), in_.session(), now); !s)
         return end({grpc::StatusCode::FAILED_PRECONDITION, s.error().message});
       node_ = in_.node_id();
@@ -127,6 +143,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
     auto shift = impl_.manager.report(node_, session_, from_proto(in_.groups()), now);
     if (!shift) return end({grpc::StatusCode::FAILED_PRECONDITION, shift.error().message});
     if (*shift) impl_.wake.notify_one();
+    if (in_.applied_round() > 0) impl_.node_applied(node_, in_.applied_round());
     StartRead(&in_);
   }
 
@@ -154,6 +171,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
   }
 
   ManagerServer::Impl& impl_;
+  grpc::CallbackServerContext* ctx_;
   pb::NodeReport in_;
   std::string node_;
   std::uint64_t session_ = 0;
@@ -198,6 +216,10 @@ class Watcher : public grpc::ServerWriteReactor<pb::AllocationRound> {
 
 grpc::ServerUnaryReactor* ManagerServer::Impl::Register(grpc::CallbackServerContext* ctx, const pb::RegisterRequest* req,
                                                         pb::RegisterResponse* resp) {
+  if (auto refused = refused_identity(*ctx, req->node_id())) {
+    spdlog::warn("refused node {} from {}: {}", req->node_id(), ctx->peer(), refused->error_message());
+    return finish(ctx, *refused);
+  }
   NodeInfo info{req->node_id(), req->cpu_cores(), req->memory_bytes(), {req->labels().begin(), req->labels().end()}};
   auto session = manager.register_node(info, Clock::now());
   if (!session) {
@@ -213,8 +235,8 @@ grpc::ServerUnaryReactor* ManagerServer::Impl::Register(grpc::CallbackServerCont
   return finish(ctx, grpc::Status::OK);
 }
 
-grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAllocation>* ManagerServer::Impl::Connect(grpc::CallbackServerContext*) {
-  return new NodeStream(*this);
+grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAllocation>* ManagerServer::Impl::Connect(grpc::CallbackServerContext* ctx) {
+  return new NodeStream(*this, ctx);
 }
 
 grpc::ServerUnaryReactor* ManagerServer::Impl::SetGroupBudget(grpc::CallbackServerContext* ctx,
@@ -277,10 +299,20 @@ void ManagerServer::Impl::publish(const RoundResult& result) {
   for (const auto& n : manager.nodes(now)) *summary.add_nodes() = to_proto(n);
 
   std::lock_guard lock(mu);
-  for (const auto& [node, alloc] : result.to_nodes)
-    if (auto it = streams.find(node); it != streams.end()) it->second->send(to_proto(alloc));
+  for (const auto& node : result.expired) send_locked(handover.forget(node));
+  send_locked(handover.plan(result.to_nodes));
   for (auto* w : watchers) w->send(summary);
   last_round = std::move(summary);
+}
+
+void ManagerServer::Impl::send_locked(const HandOver::Messages& messages) {
+  for (const auto& [node, alloc] : messages)
+    if (auto it = streams.find(node); it != streams.end()) it->second->send(to_proto(alloc));
+}
+
+void ManagerServer::Impl::node_applied(const std::string& node, std::uint64_t round) {
+  std::lock_guard lock(mu);
+  send_locked(handover.applied(node, round));
 }
 
 void ManagerServer::Impl::run_rounds() {

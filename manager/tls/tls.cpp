@@ -4,6 +4,8 @@
 #include <sstream>
 #include <string>
 
+#include <grpc/grpc_security_constants.h>
+
 namespace ebb::manager {
 namespace {
 
@@ -83,6 +85,25 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> channel_credentials_for(std::s
   if (!transport.plaintext) return channel_credentials(transport.tls);
   if (auto s = check_plaintext(target, transport); !s) return s.error();
   return grpc::InsecureChannelCredentials();
+}
+
+std::vector<std::string> peer_names(const grpc::AuthContext& auth) {
+  std::vector<std::string> names;
+  if (!auth.IsPeerAuthenticated()) return names;
+  for (const char* property : {GRPC_X509_CN_PROPERTY_NAME, GRPC_X509_SAN_PROPERTY_NAME})
+    for (const auto& value : auth.FindPropertyValues(property)) names.emplace_back(value.data(), value.size());
+  return names;
+}
+
+Status check_node_identity(std::string_view node_id, const grpc::AuthContext& auth) {
+  if (!auth.IsPeerAuthenticated()) return ok_status();
+  const auto names = peer_names(auth);
+  for (const auto& name : names)
+    if (name == node_id) return ok_status();
+  std::string listed;
+  for (const auto& name : names) listed += (listed.empty() ? "" : ", ") + name;
+  return Error{"node id '" + std::string(node_id) + "' is not a name in the client certificate (CN and SANs: " +
+               (listed.empty() ? "none" : listed) + ")"};
 }
 
 }  // namespace ebb::manager

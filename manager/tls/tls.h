@@ -4,8 +4,11 @@
 // allowed only on a loopback address.
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include <grpcpp/security/auth_context.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
@@ -37,5 +40,14 @@ struct Transport {
 Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials_for(std::string_view listen, const Transport& transport);
 Result<std::shared_ptr<grpc::ChannelCredentials>> channel_credentials_for(std::string_view target,
                                                                           const Transport& transport);
+
+// The names an authenticated TLS peer's certificate carries: its subject CN and every subject
+// alternative name. Empty for a peer that is not authenticated (plaintext).
+std::vector<std::string> peer_names(const grpc::AuthContext& auth);
+
+// Under mutual TLS a node may use only an id that its client certificate names (CN or SAN), so
+// one node's certificate cannot register, or take over the stream of, another node. Without TLS
+// (the explicit loopback development mode) there is nothing to check against.
+Status check_node_identity(std::string_view node_id, const grpc::AuthContext& auth);
 
 }  // namespace ebb::manager

@@ -67,6 +67,38 @@ class EngineFixture {
   std::unique_ptr<control::StateStore> store;
 };
 
+constexpr std::uint64_t MiB = 1ull << 20;
+
+std::uint64_t memory_file(testing::FakeCgroupTree& tree, const std::string& file) {
+  const std::string text = tree.read(file);
+  return text.rfind("max", 0) == 0 ? cgroup::kUnlimited : std::stoull(text);
+}
+
+// Both fixture cgroups in budget group "shop": web uses 300 MiB with no memory limit, idle uses
+// 40 MiB under a memory.max of 100 MiB.
+class GroupMemoryFixture : public EngineFixture {
+ public:
+  GroupMemoryFixture() {
+    config::Override group;
+    group.select = "ebb.slice/*";
+    group.settings.group = "shop";
+    cfg.overrides.push_back(group);
+    tree.write("ebb.slice/web/memory.max", "max\n");
+    tree.write("ebb.slice/web/memory.current", std::to_string(300 * MiB) + "\n");
+    tree.write("ebb.slice/idle/memory.max", std::to_string(100 * MiB) + "\n");
+    tree.write("ebb.slice/idle/memory.current", std::to_string(40 * MiB) + "\n");
+  }
+  // Two ticks: the first adopts and takes the baseline, the second decides on rates.
+  void two_ticks(control::Engine& engine) {
+    engine.rescan();
+    engine.tick();
+    run_for_a_while("ebb.slice/web", 0.1, 0);
+    engine.tick();
+  }
+  std::uint64_t max_of(const std::string& cg) { return memory_file(tree, "ebb.slice/" + cg + "/memory.max"); }
+  std::uint64_t high_of(const std::string& cg) { return memory_file(tree, "ebb.slice/" + cg + "/memory.high"); }
+};
+
 std::uint64_t inode_of(const std::filesystem::path& p) {
   struct stat st {};
   REQUIRE(::stat(p.c_str(), &st) == 0);
@@ -252,7 +284,7 @@ TEST_CASE_METHOD(EngineFixture, "a budget group's containers share the node's gr
   tree.write("ebb.slice/idle/cpu.max", "50000 100000\n");
   tree.write("ebb.slice/web/cpu.max", "50000 100000\n");
   auto engine = make_engine();
-  engine->set_group_budget("shop", 0.6);
+  engine->set_group_budget("shop", control::Engine::GroupBudget{0.6, std::nullopt});
   engine->rescan();
   engine->tick();
   run_for_a_while("ebb.slice/web", 0.5, 0.9);
@@ -290,4 +322,79 @@ TEST_CASE_METHOD(EngineFixture, "a cgroup whose files are malformed does not hol
   CHECK(*fs.read_cpu_max("ebb.slice/web")->quota_usec > 10000u);
   const auto& idle = engine->containers().at("ebb.slice/idle");  // kept: the cgroup still exists
   CHECK_THAT(idle.reported_error, Catch::Contains("cpu.stat"));
+}
+
+TEST_CASE_METHOD(GroupMemoryFixture, "a budget group's memory share is split max-min fair by the controllers' wants") {
+  auto engine = make_engine();
+  engine->set_group_budget("shop", control::Engine::GroupBudget{std::nullopt, 1024 * MiB});
+  engine->rescan();
+  engine->tick();
+  // On the first tick the controllers keep what is there: web wants no limit (the node's 4 GiB),
+  // idle its 100 MiB, less than an even half: idle keeps all of it, web gets the rest.
+  const std::uint64_t web = max_of("web"), idle = max_of("idle");
+  CHECK(web + idle <= 1024 * MiB);
+  CHECK(idle == 100 * MiB);
+  CHECK(web >= 1024 * MiB - idle - MiB);
+  CHECK(high_of("web") <= web);
+  CHECK(engine->group_demand().at("shop").memory_shortfall_bytes == 0);
+  CHECK_THAT(engine->containers().at("ebb.slice/web").history.back().decision.reason,
+             Catch::Contains("memory capped to this node's share"));
+  // Later ticks: whatever the controllers want, the sum stays within the share.
+  for (int i = 0; i < 3; ++i) {
+    run_for_a_while("ebb.slice/web", 0.1, 0);
+    engine->tick();
+    CHECK(max_of("web") + max_of("idle") <= 1024 * MiB);
+  }
+}
+
+TEST_CASE_METHOD(GroupMemoryFixture, "a memory share below usage is carried by memory.high, not by forcing an OOM") {
+  auto engine = make_engine();
+  engine->set_group_budget("shop", control::Engine::GroupBudget{std::nullopt, 256 * MiB});
+  two_ticks(*engine);
+  // memory.max stays above usage by the safety margin (at least 32 MiB) ...
+  CHECK(max_of("web") >= 332 * MiB);
+  CHECK(max_of("idle") >= 72 * MiB);
+  // ... memory.high holds the group to its share, so reclaim brings usage down ...
+  CHECK(high_of("web") + high_of("idle") <= 256 * MiB);
+  CHECK(high_of("idle") >= 32 * MiB);  // not below the container's lower bound
+  // ... and the usage above the share is reported.
+  CHECK(engine->group_demand().at("shop").memory_shortfall_bytes == 84 * MiB);
+
+  // A larger share ends the shortfall; no budget at all clears the report too.
+  engine->set_group_budget("shop", control::Engine::GroupBudget{std::nullopt, 2048 * MiB});
+  run_for_a_while("ebb.slice/web", 0.1, 0);
+  engine->tick();
+  CHECK(engine->group_demand().at("shop").memory_shortfall_bytes == 0);
+  CHECK(max_of("web") + max_of("idle") <= 2048 * MiB);
+  engine->set_group_budget("shop", control::Engine::GroupBudget{std::nullopt, 10 * MiB});
+  run_for_a_while("ebb.slice/web", 0.1, 0);
+  engine->tick();
+  CHECK(engine->group_demand().at("shop").memory_shortfall_bytes > 0);
+  engine->set_group_budget("shop", std::nullopt);
+  CHECK(engine->group_demand().at("shop").memory_shortfall_bytes == 0);
+}
+
+TEST_CASE_METHOD(GroupMemoryFixture, "a group's CPU budget alone leaves memory to the controllers") {
+  auto engine = make_engine();
+  engine->set_group_budget("shop", control::Engine::GroupBudget{1.0, std::nullopt});
+  two_ticks(*engine);
+  CHECK(max_of("web") > 2048 * MiB);  // the heuristic's own step down from "max"
+  CHECK(engine->group_demand().at("shop").memory_shortfall_bytes == 0);
+}
+
+TEST_CASE_METHOD(GroupMemoryFixture, "an event reaction stays inside the group's CPU share and leaves its memory alone") {
+  tree.write("ebb.slice/idle/cpu.max", "20000 100000\n");
+  auto engine = make_engine();
+  engine->set_group_budget("shop", control::Engine::GroupBudget{0.32, 1024 * MiB});
+  engine->rescan();
+  engine->tick();
+  const auto max_before = max_of("web");
+  const auto id = engine->containers().at("ebb.slice/web").id;
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  REQUIRE(engine->react(id, "runq_latency", std::chrono::steady_clock::now()));
+  const double web = static_cast<double>(*fs.read_cpu_max("ebb.slice/web")->quota_usec) / 100000;
+  const double idle = static_cast<double>(*fs.read_cpu_max("ebb.slice/idle")->quota_usec) / 100000;
+  CHECK(web > 0.11);  // raised (to 0.15 without the share) ...
+  CHECK(web + idle <= 0.32 + 1e-3);  // ... within the share
+  CHECK(max_of("web") == max_before);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ebbd's own manager flags on loopback (plaintext, development mode): `ebbd --simulate` and a
 # real `ebbd --manager` on a fake cgroup tree both register with ebb-manager, and the real one
-# caps its budget group's container at the share the manager gives it.
+# caps its budget group's container at the share the manager gives it: CPU, and memory, where a
+# share below the container's usage is carried by memory.high while memory.max stays above usage.
 #   tests/manager/ebbd_cluster.sh BIN_DIR
 set -uo pipefail
 bin=$1
@@ -68,6 +69,26 @@ check "both nodes' demand reached the manager (web wants $(field wantedCpuCores)
   awk -v w="$(field wantedCpuCores)" 'BEGIN { exit !(w > 2.05) }'
 check "the manager allocated at most web's budget ($(field allocatedCpuCores) of 1.5 cores)" \
   awk -v a="$(field allocatedCpuCores)" 'BEGIN { exit !(a <= 1.5 + 1e-9) }'
+
+# Memory: a group budget of 80 MiB, split max-min between the simulated node (95 MiB used) and
+# the real one (50 MiB used), gives the real node 40 MiB: less than its container uses.
+admin set-group web --cpus 1.5 --memory 80M >/dev/null
+mib=$((1 << 20))
+memory_share() { admin nodes 2>/dev/null | "$bin/manager_json_probe" node-share - real-node web memoryBytes; }
+file_bytes() { local v; v=$(cat "$root/ebb.slice/api/$1"); [[ $v == max ]] && echo $((1 << 62)) || echo "$v"; }
+share_below_usage() { local s; s=$(memory_share); [[ -n $s ]] && ((s > 0 && s < 50 * mib)); }
+carried_by_high() { local s; s=$(memory_share); [[ -n $s ]] && (($(file_bytes memory.high) <= s)); }
+wait_for 20 share_below_usage
+check "the real node's memory share ($(memory_share) bytes) is below its container's usage" share_below_usage
+wait_for 20 carried_by_high
+check "memory.high carries the share ($(file_bytes memory.high) <= $(memory_share) bytes)" carried_by_high
+check "memory.max stays above usage plus the 32 MiB margin (memory.max $(file_bytes memory.max))" \
+  test "$(file_bytes memory.max)" -ge $((50 * mib + 32 * mib))
+check "ebbd reports the shortfall" wait_for 10 grep -q "more memory than this node's share" "$work/ebbd.log"
+# A budget that covers usage ends the shortfall.
+admin set-group web --cpus 1.5 --memory 1G >/dev/null
+check "ebbd reports the group back within its memory share" wait_for 20 grep -q "back within this node's memory share" \
+  "$work/ebbd.log"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))

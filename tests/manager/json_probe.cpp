@@ -1,7 +1,8 @@
 // The netns test's JSON reader (the test machine has no jq):
 //   manager_json_probe get FILE POINTER        value at the JSON pointer, "" when missing
-//   manager_json_probe node-share FILE NODE GROUP   from `ebb-manager nodes`: the node's CPU
-//                                              allocation for the group, "" when none
+//   manager_json_probe node-share FILE NODE GROUP [FIELD]   from `ebb-manager nodes`: the
+//                                              node's allocation for the group (FIELD cpuCores,
+//                                              the default, or memoryBytes), "" when none
 //   manager_json_probe rounds FILE             from `ebb-manager watch` lines: "ROUNDS OVER MAX
 //                                              MISSED" (rounds seen, group-rounds above budget,
 //                                              largest sum, rounds skipped between those seen)
@@ -64,11 +65,12 @@ int main(int argc, char** argv) {
     if (doc.contains(pointer)) print(doc.at(pointer));
     return 0;
   }
-  if (mode == "node-share" && argc == 5) {
+  if (mode == "node-share" && (argc == 5 || argc == 6)) {
+    const std::string field = argc == 6 ? argv[5] : "cpuCores";
     for (const auto& n : doc.value("nodes", json::array()))
       if (n.value("nodeId", "") == argv[3])
         for (const auto& a : n.value("allocated", json::array()))
-          if (a.value("group", "") == argv[4]) print(a.value("cpuCores", 0.0));
+          if (a.value("group", "") == argv[4]) print(a.value(field, json(0)));
     return 0;
   }
   std::cerr << "manager_json_probe: bad arguments\n";

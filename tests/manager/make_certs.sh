@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Test PKI for ebb-manager: a CA, a server certificate for the manager (localhost, 127.0.0.1
-# and any extra IPs given), client certificates "node" and "admin", and "rogue", a client
-# certificate from another CA that the manager must refuse.
-#   make_certs.sh DIR [IP...]
+# and any extra IPs given), client certificates "node" (CN only) and "admin", one client
+# certificate per name after --nodes (CN and SAN DNS:NAME: the manager accepts a node id only
+# if the node's certificate names it), and "rogue", a client certificate from another CA that
+# the manager must refuse.
+#   make_certs.sh DIR [IP...] [--nodes NAME...]
 set -euo pipefail
 dir=$1; shift
 mkdir -p "$dir"; cd "$dir"
 san="DNS:localhost,IP:127.0.0.1"
-for ip in "$@"; do san="$san,IP:$ip"; done
+while (($#)) && [[ $1 != --nodes ]]; do san="$san,IP:$1"; shift; done
+(($#)) && shift
+nodes=("$@")
 
 ca() {  # ca NAME
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.pem" -days 2 -subj "/CN=$1" 2>/dev/null
@@ -25,4 +29,8 @@ leaf manager ca "subjectAltName=$san
 extendedKeyUsage=serverAuth"
 leaf node ca "extendedKeyUsage=clientAuth"
 leaf admin ca "extendedKeyUsage=clientAuth"
+for name in "${nodes[@]}"; do
+  leaf "$name" ca "subjectAltName=DNS:$name
+extendedKeyUsage=clientAuth"
+done
 leaf rogue other-ca "extendedKeyUsage=clientAuth"

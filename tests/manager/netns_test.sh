@@ -9,6 +9,7 @@
 #   3. node B killed: its share stays for the lease, then goes to A and C
 #   4. manager killed: nodes keep their last allocation until the lease, then local control
 #   5. manager restarted: groups and budgets restored from the state file, nodes reconnect
+#   and: a node whose certificate does not name its node id is refused
 # Exit 0 pass, 1 fail, 77 skip (not root, or no netns support).
 set -uo pipefail
 bin=${1:?usage: netns_test.sh BIN_DIR}
@@ -53,7 +54,7 @@ attach "$ns_mgr" "$mgr_ip" p-mgr || { echo "FAIL network setup"; failures=1; exi
 for n in a b c; do attach "${ns_node[$n]}" "${ip_node[$n]}" "p-$n"; done
 
 # --- certificates, config, traces -------------------------------------------------------------
-bash "$here/make_certs.sh" "$work/pki" "$mgr_ip" || { fail "certificates"; exit 1; }
+bash "$here/make_certs.sh" "$work/pki" "$mgr_ip" --nodes node-a node-b node-c || { fail "certificates"; exit 1; }
 cat > "$work/manager.toml" <<EOF
 [manager]
 listen = "$mgr_ip:$port"
@@ -95,7 +96,7 @@ start_watch() {
 declare -A node_pid
 start_node() {
   ip netns exec "${ns_node[$1]}" "$bin/ebb-simnode" "$work/trace-$1" --manager "$mgr_ip:$port" --node-id "node-$1" \
-    --cpus 8 --memory 16G --tls-cert "$work/pki/node.pem" --tls-key "$work/pki/node.key" --tls-ca "$work/pki/ca.pem" \
+    --cpus 8 --memory 16G --tls-cert "$work/pki/node-$1.pem" --tls-key "$work/pki/node-$1.key" --tls-ca "$work/pki/ca.pem" \
     --status-file "$work/status-$1.json" >>"$work/node-$1.log" 2>&1 &
   node_pid[$1]=$!
   pids+=("${node_pid[$1]}")
@@ -134,6 +135,14 @@ if c_budget_high && ((follow_ms <= 2000)); then pass "C's allocation followed it
 else fail "C's allocation did not follow within 2 s (${follow_ms} ms, budget $(status c /group_budgets/web))"; fi
 a_budget_low() { ! ge "$(status a /group_budgets/web)" 1; }
 wait_for 3 a_budget_low && pass "A's allocation dropped ($(status a /group_budgets/web))" || fail "A kept $(status a /group_budgets/web)"
+
+# Node A's certificate claiming another node's id is refused, with a reason that says so.
+ip netns exec "${ns_node[a]}" "$bin/ebb-simnode" "$work/trace-a" --manager "$mgr_ip:$port" --node-id node-x --cpus 8 \
+  --tls-cert "$work/pki/node-a.pem" --tls-key "$work/pki/node-a.key" --tls-ca "$work/pki/ca.pem" --duration 4 \
+  >"$work/impostor.log" 2>&1
+if grep -q "is not a name in the client certificate" "$work/impostor.log" && ! admin nodes | grep -q '"node-x"'; then
+  pass "a node id its certificate does not name is refused ($(grep -o "node id 'node-x'[^)]*)" "$work/impostor.log" | head -1))"
+else fail "the impostor was not refused as expected (see $work/impostor.log)"; fi
 
 # 3. Kill node B: its share stays pinned for the lease, then A and C get it.
 sleep 1.5
