@@ -140,7 +140,7 @@ void Engine::adopt(const discovery::Candidate& candidate) {
   }
   spdlog::info("adopted {} ({}, id {})", c.name, c.path, c.id);
   auto [it, inserted] = containers_.emplace(c.path, std::move(c));
-  notify([&](EngineListener& l) { l.on_adopted(it->second); });
+  notify([&adopted = it->second](EngineListener& l) { l.on_adopted(adopted); });  // clang 14: no structured bindings in captures
 }
 
 void Engine::drop(std::map<std::string, Container>::iterator it, const std::string& why, bool restore_limits) {
