@@ -79,7 +79,11 @@ int serve(const std::string& config_file, const std::string& listen) {
     storage = std::make_unique<MemoryStateStorage>();
   }
   Manager manager(config->options, storage.get(), election.get());
-  if (auto s = manager.restore(Clock::now()); !s) return fail(s.error().to_string());
+  if (auto s = manager.restore(Clock::now()); !s) {
+    // A replica loads the stored state again before it leads, and while it follows.
+    if (!election) return fail(s.error().to_string());
+    spdlog::warn("the state stored in etcd is not loaded yet: {}", s.error().to_string());
+  }
   auto credentials = server_credentials_for(config->listen, config->transport);
   if (!credentials) return fail(credentials.error().to_string());
 

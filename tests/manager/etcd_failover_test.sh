@@ -31,7 +31,9 @@ pass() { echo "PASS $*"; }
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 now_ms() { date +%s%3N; }
-wait_for() { local tries=$(($1 * 10)); shift; until "$@"; do ((tries-- > 0)) || return 1; sleep 0.1; done; }
+# wait_for SECONDS CMD...: until CMD succeeds, at most SECONDS of wall time (slow commands under
+# load count too).
+wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do ((SECONDS < end)) || return 1; sleep 0.1; done; }
 # A port nobody listens on (a race with other tests is possible but unlikely in this range).
 free_port() {
   local p
@@ -74,6 +76,7 @@ reserve_cpus = 0
 endpoints = ["$endpoint"]
 prefix = "/ebb/test/"
 lease_ttl = "2s"
+request_timeout = "1s"
 TOML
   "$bin/ebb-manager" serve -c "$work/manager$1.toml" >>"$work/manager$1.log" 2>&1 &
   pid[$1]=$!
