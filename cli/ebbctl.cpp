@@ -22,6 +22,7 @@ enum Exit { kOk = 0, kFailed = 1, kUsage = 2, kUnreachable = 3 };
 struct Global {
   std::string socket = "/run/ebb/ebbd.sock";
   std::string output = "table";
+  std::chrono::milliseconds timeout{10000};
   bool json() const { return output == "json"; }
 };
 
@@ -35,6 +36,10 @@ class Failure {
 // Commands throw Failure for the few ways out that are not success; main prints it once.
 void check(const grpc::Status& status, const Global& g) {
   if (status.ok()) return;
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    throw Failure(kUnreachable, "ebbd at " + g.socket + " did not answer within " + format_duration(g.timeout) +
+                                    " (a busy node? --timeout sets how long to wait)");
+  }
   const int code = status.error_code() == grpc::StatusCode::UNAVAILABLE ? kUnreachable : kFailed;
   throw Failure(code, cli::describe(status, g.socket));
 }
@@ -45,10 +50,10 @@ std::unique_ptr<v1::NodeService::Stub> stub_for(const Global& g) {
   return std::move(*stub);
 }
 
-// Unary calls get a deadline: a wedged daemon must not hang a script.
-std::unique_ptr<grpc::ClientContext> context() {
+// Unary calls get a deadline (--timeout): a wedged daemon must not hang a script.
+std::unique_ptr<grpc::ClientContext> context(const Global& g) {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx->set_deadline(std::chrono::system_clock::now() + g.timeout);
   return ctx;
 }
 
@@ -56,7 +61,7 @@ v1::ListContainersResponse list(v1::NodeService::Stub& stub, const Global& g, co
   v1::ListContainersRequest request;
   request.set_select(select);
   v1::ListContainersResponse response;
-  check(stub.ListContainers(context().get(), request, &response), g);
+  check(stub.ListContainers(context(g).get(), request, &response), g);
   return response;
 }
 
@@ -79,7 +84,7 @@ int top(const Global& g, const std::string& select, const std::string& interval_
   for (int i = 0; iterations == 0 || i < iterations; ++i) {
     if (i > 0) std::this_thread::sleep_for(*interval);
     v1::Node node;
-    check(stub->GetNode(context().get(), {}, &node), g);
+    check(stub->GetNode(context(g).get(), {}, &node), g);
     auto response = list(*stub, g, select);
     // Busiest first, as top does.
     std::sort(response.mutable_containers()->begin(), response.mutable_containers()->end(),
@@ -98,7 +103,7 @@ int inspect(const Global& g, const std::string& name, unsigned decisions) {
   request.set_name(name);
   request.set_decisions(decisions);
   v1::ContainerDetail detail;
-  check(stub->GetContainer(context().get(), request, &detail), g);
+  check(stub->GetContainer(context(g).get(), request, &detail), g);
   print(g, detail, cli::inspect(detail));
   return kOk;
 }
@@ -106,7 +111,7 @@ int inspect(const Global& g, const std::string& name, unsigned decisions) {
 int node(const Global& g) {
   auto stub = stub_for(g);
   v1::Node response;
-  check(stub->GetNode(context().get(), {}, &response), g);
+  check(stub->GetNode(context(g).get(), {}, &response), g);
   print(g, response, cli::node_summary(response));
   return kOk;
 }
@@ -123,7 +128,7 @@ int recent_events(const Global& g, const std::string& select, unsigned limit) {
     request.set_name(c.path());
     request.set_decisions(limit);
     v1::ContainerDetail detail;
-    const auto status = stub->GetContainer(context().get(), request, &detail);
+    const auto status = stub->GetContainer(context(g).get(), request, &detail);
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // dropped meanwhile
     check(status, g);
     for (const auto& d : detail.decisions()) {
@@ -208,7 +213,7 @@ int set(const Global& g, const SetFlags& f) {
   if (!f.group.empty()) s.set_group(f.group);
   auto stub = stub_for(g);
   v1::SetPolicyResponse response;
-  check(stub->SetPolicy(context().get(), request, &response), g);
+  check(stub->SetPolicy(context(g).get(), request, &response), g);
   std::string text = "policy stored for " + response.select() + "; ";
   if (response.matched().empty()) {
     text += "it applies to no managed container yet\n";
@@ -230,6 +235,8 @@ int main(int argc, char** argv) {
   app.add_option("--socket", g.socket, "ebbd's API socket (default /run/ebb/ebbd.sock)");
   app.add_option("-o,--output", g.output, "table or json (protobuf's JSON mapping)")
       ->check(CLI::IsMember({"table", "json"}));
+  std::string timeout = "10s";
+  app.add_option("--timeout", timeout, "how long to wait for each answer from ebbd (default 10s; not for events -f)");
   std::function<int()> run;
 
   std::string select;
@@ -295,6 +302,11 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? kOk : kUsage;
   }
   try {
+    auto parsed = parse_duration(timeout);
+    if (!parsed || *parsed <= std::chrono::milliseconds(0)) {
+      throw Failure(kUsage, "--timeout: " + (parsed ? std::string("must be positive") : parsed.error().message));
+    }
+    g.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
     return run();
   } catch (const Failure& failure) {
     std::cerr << "ebbctl: " << failure.message << '\n';

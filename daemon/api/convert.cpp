@@ -27,24 +27,6 @@ std::optional<config::Mode> mode_from_proto(v1::Mode mode) {
   }
 }
 
-v1::PriorityClass to_proto(policy::PriorityClass priority) {
-  switch (priority) {
-    case policy::PriorityClass::guaranteed: return v1::PRIORITY_CLASS_GUARANTEED;
-    case policy::PriorityClass::burstable: return v1::PRIORITY_CLASS_BURSTABLE;
-    case policy::PriorityClass::best_effort: return v1::PRIORITY_CLASS_BEST_EFFORT;
-  }
-  return v1::PRIORITY_CLASS_UNSPECIFIED;
-}
-
-std::optional<policy::PriorityClass> priority_from_proto(v1::PriorityClass priority) {
-  switch (priority) {
-    case v1::PRIORITY_CLASS_GUARANTEED: return policy::PriorityClass::guaranteed;
-    case v1::PRIORITY_CLASS_BURSTABLE: return policy::PriorityClass::burstable;
-    case v1::PRIORITY_CLASS_BEST_EFFORT: return policy::PriorityClass::best_effort;
-    default: return std::nullopt;
-  }
-}
-
 void fill_node(const control::Engine& engine, const NodeInfo& info, v1::Node& out) {
   const auto& cfg = engine.config();
   out.set_version(info.version);
@@ -265,6 +247,46 @@ Status check_consistent(const config::ContainerSettings& s) {
                  std::to_string(*s.memory_max_bytes) + ")"};
   }
   return ok_status();
+}
+
+Status validate(const v1::GetContainerRequest& request) {
+  if (request.name().empty()) return Error{"name: required (a container's name or path)"};
+  return ok_status();
+}
+
+Result<WatchRequest> validate(const v1::WatchEventsRequest& request) {
+  auto filter = ContainerFilter::from_glob(request.select(), "select");
+  if (!filter) return filter.error();
+  WatchRequest out{std::move(*filter), {}};
+  for (int i = 0; i < request.kinds_size(); ++i) {
+    const int kind = request.kinds(i);
+    if (kind == v1::EVENT_KIND_UNSPECIFIED || !v1::EventKind_IsValid(kind)) {
+      return Error{"kinds[" + std::to_string(i) + "]: unknown event kind " + std::to_string(kind)};
+    }
+    out.kinds.insert(kind);
+  }
+  return out;
+}
+
+Result<PolicyRequest> validate(const v1::SetPolicyRequest& request) {
+  PolicyRequest out;
+  switch (request.target_case()) {
+    case v1::SetPolicyRequest::TARGET_NOT_SET:
+      return Error{"target: set either container (a name or path) or select (a glob)"};
+    case v1::SetPolicyRequest::kContainer:
+      if (request.container().empty()) return Error{"container: must not be empty"};
+      out.container = request.container();
+      break;
+    case v1::SetPolicyRequest::kSelect:
+      if (auto s = discovery::Selector::parse(request.select()); !s) return Error{"select: " + s.error().message};
+      out.select = request.select();
+      break;
+  }
+  auto settings = settings_from_proto(request.settings());
+  if (!settings) return settings.error();
+  out.settings = std::move(*settings);
+  out.reset = request.reset();
+  return out;
 }
 
 v1::PolicySettings to_proto(const config::ContainerSettings& s) {

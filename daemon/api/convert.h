@@ -3,6 +3,7 @@
 // Engine, and tested on hand-built structs.
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "daemon/discovery/discovery.h"
 #include "daemon/probes/probes.h"
 #include "ebb/v1/node.pb.h"
+#include "proto/priority_class.h"
 
 namespace ebb::api {
 
@@ -24,8 +26,8 @@ struct NodeInfo {
 
 v1::Mode to_proto(config::Mode mode);
 std::optional<config::Mode> mode_from_proto(v1::Mode mode);  // nullopt for UNSPECIFIED
-v1::PriorityClass to_proto(policy::PriorityClass priority);
-std::optional<policy::PriorityClass> priority_from_proto(v1::PriorityClass priority);
+using ebb::priority_from_proto;  // proto/priority_class.h
+using ebb::to_proto;
 
 void fill_node(const control::Engine& engine, const NodeInfo& info, v1::Node& out);
 void fill_container(const control::Container& c, v1::Container& out);
@@ -55,5 +57,24 @@ Result<config::ContainerSettings> settings_from_proto(const v1::PolicySettings& 
 v1::PolicySettings to_proto(const config::ContainerSettings& settings);
 // Cross-field rules on settings after merging (min above max).
 Status check_consistent(const config::ContainerSettings& settings);
+
+// Each request checked before a handler goes to the loop: pure, so that tests and the
+// api_request fuzz target (tests/fuzz) drive the very checks the server runs. Errors name the
+// field, for INVALID_ARGUMENT.
+Status validate(const v1::GetContainerRequest& request);
+
+struct WatchRequest {
+  ContainerFilter filter;
+  std::set<int> kinds;  // v1::EventKind values; empty: all
+};
+Result<WatchRequest> validate(const v1::WatchEventsRequest& request);
+
+struct PolicyRequest {
+  std::optional<std::string> container;  // a name or path, resolved on the loop
+  std::string select;                    // a valid glob when container is not set
+  bool reset = false;
+  config::ContainerSettings settings;
+};
+Result<PolicyRequest> validate(const v1::SetPolicyRequest& request);
 
 }  // namespace ebb::api

@@ -79,7 +79,7 @@ grpc::Status NodeService::ListContainers(grpc::ServerContext*, const v1::ListCon
 
 grpc::Status NodeService::GetContainer(grpc::ServerContext*, const v1::GetContainerRequest* request,
                                        v1::ContainerDetail* out) {
-  if (request->name().empty()) return invalid("name: required (a container's name or path)");
+  if (auto valid = validate(*request); !valid) return invalid(valid.error().message);
   const std::size_t decisions = request->decisions() ? request->decisions() : 10;
   return on_loop(out, [name = request->name(), decisions](const control::Engine& engine, v1::ContainerDetail& detail) {
     const control::Container* c = nullptr;
@@ -91,18 +91,11 @@ grpc::Status NodeService::GetContainer(grpc::ServerContext*, const v1::GetContai
 
 grpc::Status NodeService::WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* request,
                                       grpc::ServerWriter<v1::Event>* writer) {
-  auto filter = ContainerFilter::from_glob(request->select(), "select");
-  if (!filter) return invalid(filter.error().message);
-  std::set<int> kinds;
-  for (int i = 0; i < request->kinds_size(); ++i) {
-    const int kind = request->kinds(i);
-    if (kind == v1::EVENT_KIND_UNSPECIFIED || !v1::EventKind_IsValid(kind)) {
-      return invalid("kinds[" + std::to_string(i) + "]: unknown event kind " + std::to_string(kind));
-    }
-    kinds.insert(kind);
-  }
+  auto valid = validate(*request);
+  if (!valid) return invalid(valid.error().message);
   auto subscription =
-      std::make_shared<Subscription>(std::move(*filter), std::move(kinds), [context] { context->TryCancel(); }, hub_.queue());
+      std::make_shared<Subscription>(std::move(valid->filter), std::move(valid->kinds), [context] { context->TryCancel(); },
+                                     hub_.queue());
   hub_.subscribe(subscription);
   // Headers now, so that a client knows its subscription is live before the first event.
   writer->SendInitialMetadata();
@@ -147,24 +140,16 @@ grpc::Status NodeService::WatchEvents(grpc::ServerContext* context, const v1::Wa
 
 grpc::Status NodeService::SetPolicy(grpc::ServerContext*, const v1::SetPolicyRequest* request,
                                     v1::SetPolicyResponse* out) {
-  if (request->target_case() == v1::SetPolicyRequest::TARGET_NOT_SET) {
-    return invalid("target: set either container (a name or path) or select (a glob)");
-  }
-  if (request->has_container() && request->container().empty()) return invalid("container: must not be empty");
-  if (request->has_select()) {
-    if (auto s = discovery::Selector::parse(request->select()); !s) return invalid("select: " + s.error().message);
-  }
-  auto settings = settings_from_proto(request->settings());
-  if (!settings) return invalid(settings.error().message);
-  return on_loop(out, [this, request = *request, settings = std::move(*settings)](control::Engine& engine,
-                                                                                  v1::SetPolicyResponse& response) {
-    std::string select = request.select();
-    if (request.has_container()) {
+  auto valid = validate(*request);
+  if (!valid) return invalid(valid.error().message);
+  return on_loop(out, [this, request = std::move(*valid)](control::Engine& engine, v1::SetPolicyResponse& response) {
+    std::string select = request.select;
+    if (request.container) {
       const control::Container* c = nullptr;
-      if (auto status = find_container(engine, request.container(), c); !status.ok()) return status;
+      if (auto status = find_container(engine, *request.container, c); !status.ok()) return status;
       select = literal_selector(c->path);
     }
-    auto stored = policies_.set(select, settings, request.reset());
+    auto stored = policies_.set(select, request.settings, request.reset);
     if (!stored) {
       const auto& e = stored.error();
       // A setting at odds with what is already stored is the caller's; a failed write is ours.

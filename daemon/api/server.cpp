@@ -1,5 +1,7 @@
 #include "daemon/api/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,7 +40,26 @@ Status claim_socket(const std::filesystem::path& socket) {
 
 }  // namespace
 
+Status check_loopback(const std::string& host_port) {
+  const auto colon = host_port.rfind(':');
+  std::string host = colon == std::string::npos ? "" : host_port.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  in_addr v4{};
+  in6_addr v6{};
+  const bool loopback = host == "localhost" ||
+                        (::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
+                        (::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6));
+  if (loopback) return ok_status();
+  return Error{"tcp_listen: '" + host_port +
+               "' is not a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT); the API has no "
+               "authentication over TCP, so it is never served off the node: use the unix socket, or a tunnel that "
+               "authenticates (docs/security.md)"};
+}
+
 Result<std::unique_ptr<GrpcServer>> GrpcServer::start(grpc::Service& service, const Listen& listen) {
+  if (listen.tcp) {
+    if (auto s = check_loopback(*listen.tcp); !s) return s.error();
+  }
   if (auto s = claim_socket(listen.socket); !s) return s.error();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

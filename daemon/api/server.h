@@ -14,8 +14,14 @@ namespace ebb::api {
 
 struct Listen {
   std::filesystem::path socket;            // created with mode 0660, its directory if missing
-  std::optional<std::string> tcp;          // "host:port"; port 0 picks a free one
+  std::optional<std::string> tcp;          // "host:port", a loopback host; port 0 picks a free one
 };
+
+// The TCP listener has no authentication (insecure credentials), so anyone who can reach it
+// can change every container's limits: it may only listen on loopback (127.0.0.0/8, ::1,
+// localhost), where reaching it takes a process on this node. Remote access goes through
+// something that authenticates, e.g. `ssh -L` to the unix socket (docs/security.md).
+Status check_loopback(const std::string& host_port);
 
 class GrpcServer {
  public:

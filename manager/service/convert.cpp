@@ -2,23 +2,6 @@
 
 namespace ebb::manager {
 
-policy::PriorityClass from_proto(v1::PriorityClass p) {
-  switch (p) {
-    case v1::PRIORITY_CLASS_GUARANTEED: return policy::PriorityClass::guaranteed;
-    case v1::PRIORITY_CLASS_BEST_EFFORT: return policy::PriorityClass::best_effort;
-    default: return policy::PriorityClass::burstable;
-  }
-}
-
-v1::PriorityClass to_proto(policy::PriorityClass p) {
-  switch (p) {
-    case policy::PriorityClass::guaranteed: return v1::PRIORITY_CLASS_GUARANTEED;
-    case policy::PriorityClass::burstable: return v1::PRIORITY_CLASS_BURSTABLE;
-    case policy::PriorityClass::best_effort: return v1::PRIORITY_CLASS_BEST_EFFORT;
-  }
-  return v1::PRIORITY_CLASS_UNSPECIFIED;
-}
-
 std::vector<GroupReport> from_proto(const google::protobuf::RepeatedPtrField<v1::GroupUsage>& groups) {
   std::vector<GroupReport> out;
   out.reserve(groups.size());
@@ -28,7 +11,9 @@ std::vector<GroupReport> from_proto(const google::protobuf::RepeatedPtrField<v1:
 }
 
 GroupSpec from_proto(const v1::Group& g) {
-  return {g.name(), g.cpu_cores(), g.memory_bytes(), from_proto(g.priority()), g.floor_cpu_cores()};
+  // A manager older or newer than the node may send a class unknown here: burstable, the default.
+  const auto priority = priority_from_proto(g.priority()).value_or(policy::PriorityClass::burstable);
+  return {g.name(), g.cpu_cores(), g.memory_bytes(), priority, g.floor_cpu_cores()};
 }
 
 v1::Group to_proto(const GroupView& view) {

@@ -4,11 +4,12 @@
 
 #include "ebb/v1/manager.pb.h"
 #include "manager/core/manager.h"
+#include "proto/priority_class.h"
 
 namespace ebb::manager {
 
-policy::PriorityClass from_proto(v1::PriorityClass p);  // unspecified: burstable
-v1::PriorityClass to_proto(policy::PriorityClass p);
+using ebb::priority_from_proto;  // proto/priority_class.h
+using ebb::to_proto;
 
 std::vector<GroupReport> from_proto(const google::protobuf::RepeatedPtrField<v1::GroupUsage>& groups);
 GroupSpec from_proto(const v1::Group& group);

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/support/channel_arguments.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/credentials.h>
@@ -17,6 +18,8 @@
 #include <cstring>
 #include <cctype>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "daemon/api/api.h"
@@ -93,10 +96,13 @@ class ApiFixture {
   }
 
   // Without PSI files, as on a kernel built without PSI: a pressure trigger opened on a fake
-  // tree's regular file would overwrite it.
+  // tree's regular file would overwrite it. Built aside and renamed into place, so that it
+  // appears whole, as a real cgroup does: the daemon never reads a half-written file.
   void add(const std::string& cg) {
-    tree.add_cgroup(cg);
-    for (const char* f : {"/cpu.pressure", "/memory.pressure", "/io.pressure"}) std::filesystem::remove(tree.root() / (cg + f));
+    const std::string staged = "staging/" + std::filesystem::path(cg).filename().string();
+    tree.add_cgroup(staged);
+    for (const char* f : {"/cpu.pressure", "/memory.pressure", "/io.pressure"}) std::filesystem::remove(tree.root() / (staged + f));
+    std::filesystem::rename(tree.root() / staged, tree.root() / cg);
   }
 
   void start(std::size_t event_queue = api::Subscription::kDefaultCapacity) {
@@ -106,6 +112,18 @@ class ApiFixture {
     REQUIRE(eventually([&] { return list().containers_size() == 2; }));
   }
   void stop() { daemon.reset(); }
+
+  // An API started beside the fixture's daemon (its own engine and state) that must fail: the message.
+  std::string start_error(const std::string& state) {
+    auto opened = control::StateStore::open(cfg.state_dir / state);
+    REQUIRE(opened.ok());
+    cgroup::CgroupFs fs(cfg.cgroup_root);
+    control::Engine engine(cfg, {}, fs, fs, &*opened, policy::heuristic_factory());
+    boost::asio::io_context io;
+    auto started = api::Api::start(io, engine, cfg, {});
+    REQUIRE_FALSE(started.ok());
+    return started.error().message;
+  }
 
   v1::ListContainersResponse list(const std::string& select = "") {
     v1::ListContainersRequest request;
@@ -120,6 +138,14 @@ class ApiFixture {
     v1::SetPolicyResponse ignored;
     grpc::ClientContext ctx;
     return stub->SetPolicy(&ctx, request, response ? response : &ignored);
+  }
+
+  // A number from the metrics page: `name` is a series without labels.
+  double metric(const std::string& name) {
+    const auto text = metrics();
+    const auto at = text.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + name.size() + 2));
   }
 
   std::string metrics() {
@@ -428,11 +454,7 @@ TEST_CASE_METHOD(ApiFixture, "WatchEvents streams adoptions and decisions and dr
 
 TEST_CASE_METHOD(ApiFixture, "a cancelled stream is cleaned up") {
   start();
-  auto subscribers = [&] {
-    const auto text = metrics();
-    const auto at = text.find("\nebbd_event_subscribers ");
-    return std::stoi(text.substr(at + 24));
-  };
+  auto subscribers = [&] { return metric("ebbd_event_subscribers"); };
   {
     grpc::ClientContext ctx;
     auto reader = stub->WatchEvents(&ctx, {});
@@ -457,14 +479,7 @@ TEST_CASE_METHOD(ApiFixture, "the metrics endpoint serves per-container series a
 
 TEST_CASE_METHOD(ApiFixture, "a second daemon on a live socket is refused and a stale socket is replaced") {
   start();
-  auto opened = control::StateStore::open(cfg.state_dir / "second");
-  REQUIRE(opened.ok());
-  cgroup::CgroupFs fs(cfg.cgroup_root);
-  control::Engine engine(cfg, {}, fs, fs, &*opened, policy::heuristic_factory());
-  boost::asio::io_context io;
-  auto second = api::Api::start(io, engine, cfg, {});
-  REQUIRE_FALSE(second.ok());
-  CHECK_THAT(second.error().message, Catch::Contains("another server is listening"));
+  CHECK_THAT(start_error("second"), Catch::Contains("another server is listening"));
   stop();
   // A socket file left behind (as by a crash) does not keep the next ebbd from starting.
   const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -476,4 +491,98 @@ TEST_CASE_METHOD(ApiFixture, "a second daemon on a live socket is refused and a 
   REQUIRE(std::filesystem::is_socket(cfg.socket));
   start();
   CHECK(list().containers_size() == 2);
+}
+
+// Events big enough that a reader that does not read fills gRPC's flow-control window (64 KiB
+// per stream, BDP probing off) within a round; then its writes block, its queue (16 here) fills
+// and the hub drops it. Meanwhile the loop must go on ticking and another reader must go on
+// receiving.
+TEST_CASE_METHOD(ApiFixture, "a reader that stops reading is dropped without holding up the loop or other readers") {
+  start(16);
+  v1::WatchEventsRequest lifecycle;
+  lifecycle.add_kinds(v1::EVENT_KIND_ADOPTED);
+  lifecycle.add_kinds(v1::EVENT_KIND_DROPPED);
+
+  grpc::ChannelArguments slow_args;
+  slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto slow_stub = v1::NodeService::NewStub(
+      grpc::CreateCustomChannel("unix:" + cfg.socket.string(), grpc::InsecureChannelCredentials(), slow_args));
+  grpc::ClientContext slow_ctx;
+  slow_ctx.set_deadline(std::chrono::system_clock::now() + 240s);  // a drop that never comes fails the test
+  auto slow = slow_stub->WatchEvents(&slow_ctx, lifecycle);
+  slow->WaitForInitialMetadata();
+
+  grpc::ClientContext fast_ctx;
+  fast_ctx.set_deadline(std::chrono::system_clock::now() + 240s);
+  auto fast = stub->WatchEvents(&fast_ctx, lifecycle);
+  fast->WaitForInitialMetadata();
+  std::mutex seen_mutex;
+  std::set<std::string> fast_adopted;
+  std::size_t fast_events = 0;
+  std::thread reading([&] {
+    v1::Event e;
+    while (fast->Read(&e)) {
+      std::lock_guard lock(seen_mutex);
+      ++fast_events;
+      if (e.kind() == v1::EVENT_KIND_ADOPTED) fast_adopted.insert(e.path());
+    }
+  });
+  REQUIRE(eventually([&] { return metric("ebbd_event_subscribers") == 2; }));
+
+  const std::string padding(200, 'x');
+  int rounds = 0;
+  for (; rounds < 20 && metric("ebbd_event_streams_dropped_total") == 0; ++rounds) {
+    const double ticks = metric("ebbd_tick_duration_seconds_count");
+    for (int i = 0; i < 100; ++i) add("ebb.slice/c" + std::to_string(i) + "-" + padding);
+    REQUIRE(eventually([&] { return metric("ebbd_containers") == 102; }, 60s));
+    for (int i = 0; i < 100; ++i) tree.remove_cgroup("ebb.slice/c" + std::to_string(i) + "-" + padding);
+    REQUIRE(eventually([&] { return metric("ebbd_containers") == 2; }, 60s));
+    // The loop kept ticking through the round.
+    CHECK(metric("ebbd_tick_duration_seconds_count") > ticks);
+  }
+  INFO("rounds of 100 cgroups until the drop: " << rounds);
+  CHECK(metric("ebbd_event_streams_dropped_total") == 1);
+  CHECK(eventually([&] { return metric("ebbd_event_subscribers") == 1; }));
+
+  // The other reader got every event so far and still gets new ones.
+  add("ebb.slice/after");
+  CHECK(eventually([&] {
+    std::lock_guard lock(seen_mutex);
+    return fast_adopted.count("ebb.slice/after") == 1;
+  }, 60s));
+  {
+    std::lock_guard lock(seen_mutex);
+    CHECK(fast_events == std::size_t(rounds) * 200 + 1);
+  }
+  fast_ctx.TryCancel();
+  reading.join();
+
+  // The slow reader finds what was buffered for it, then the end of the stream, not OK.
+  v1::Event e;
+  std::size_t buffered = 0;
+  while (slow->Read(&e)) ++buffered;
+  const auto status = slow->Finish();
+  INFO("events the slow reader still found buffered: " << buffered << "; status " << status.error_code() << " "
+                                                       << status.error_message());
+  CHECK((status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+         status.error_code() == grpc::StatusCode::CANCELLED));
+  CHECK(buffered < std::size_t(rounds) * 200);
+}
+
+TEST_CASE_METHOD(ApiFixture, "the API is served on a loopback TCP address and refused on any other") {
+  cfg.tcp_listen = "127.0.0.1:0";
+  start();
+  const int port = daemon->served->tcp_port();
+  REQUIRE(port > 0);
+  auto tcp = v1::NodeService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::Node node;
+  REQUIRE(tcp->GetNode(&ctx, {}, &node).ok());
+  CHECK(node.version() == "test");
+  stop();
+
+  cfg.tcp_listen = "0.0.0.0:0";
+  CHECK_THAT(start_error("open"), Catch::StartsWith("tcp_listen: '0.0.0.0:0' is not a loopback address"));
+  CHECK_FALSE(std::filesystem::exists(cfg.socket));  // refused before anything was served
 }

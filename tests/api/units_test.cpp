@@ -9,6 +9,7 @@
 #include "daemon/api/metrics.h"
 #include "daemon/api/node_service.h"
 #include "daemon/api/policy_store.h"
+#include "daemon/api/server.h"
 #include "tests/support/fake_cgroup_tree.h"
 
 using namespace ebb;
@@ -34,6 +35,57 @@ TEST_CASE("settings_from_proto keeps what is set and names the first bad field")
   v1::PolicySettings runq;
   runq.set_runq_latency_p99_target_us(0);
   CHECK_THAT(api::settings_from_proto(runq).error().message, Catch::StartsWith("settings.runq_latency_p99_target_us"));
+}
+
+TEST_CASE("request validation names the field and keeps what the handlers need") {
+  v1::SetPolicyRequest set;
+  CHECK_THAT(api::validate(set).error().message, Catch::StartsWith("target: set either container"));
+  set.set_container("");
+  CHECK(api::validate(set).error().message == "container: must not be empty");
+  set.set_select("ebb.slice/[");
+  CHECK_THAT(api::validate(set).error().message, Catch::StartsWith("select: "));
+  set.set_select("ebb.slice/*");
+  set.set_reset(true);
+  set.mutable_settings()->set_cpu_min_cores(2);
+  set.mutable_settings()->set_cpu_max_cores(1);
+  CHECK_THAT(api::validate(set).error().message, Catch::StartsWith("settings.cpu_min_cores: above cpu_max_cores"));
+  set.mutable_settings()->set_cpu_max_cores(3);
+  auto valid = api::validate(set);
+  REQUIRE(valid.ok());
+  CHECK_FALSE(valid->container);
+  CHECK(valid->select == "ebb.slice/*");
+  CHECK(valid->reset);
+  CHECK(valid->settings.cpu_max_cores == 3.0);
+  set.set_container("web");
+  REQUIRE(api::validate(set).ok());
+  CHECK(api::validate(set)->container == "web");
+
+  v1::WatchEventsRequest watch;
+  watch.set_select("db");
+  watch.add_kinds(v1::EVENT_KIND_DECISION);
+  auto events = api::validate(watch);
+  REQUIRE(events.ok());
+  CHECK(events->kinds == std::set<int>{v1::EVENT_KIND_DECISION});
+  CHECK(events->filter.matches("ebb.slice/db", "db"));
+  CHECK_FALSE(events->filter.matches("ebb.slice/web", "web"));
+  watch.add_kinds(v1::EVENT_KIND_UNSPECIFIED);
+  CHECK(api::validate(watch).error().message == "kinds[1]: unknown event kind 0");
+
+  CHECK(api::validate(v1::GetContainerRequest{}).error().message == "name: required (a container's name or path)");
+}
+
+TEST_CASE("the TCP listener is refused on anything but loopback") {
+  for (const char* address : {"127.0.0.1:50051", "127.1.2.3:0", "[::1]:50051", "localhost:50051"}) {
+    INFO(address);
+    CHECK(api::check_loopback(address).ok());
+  }
+  for (const char* address : {"0.0.0.0:50051", "[::]:50051", ":50051", "50051", "10.0.0.5:50051", "example.com:50051",
+                              "[::ffff:10.0.0.5]:1", "128.0.0.1:1"}) {
+    INFO(address);
+    auto refused = api::check_loopback(address);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error().message, Catch::Contains("is not a loopback address") && Catch::Contains("no authentication"));
+  }
 }
 
 TEST_CASE("the policy store merges per selector and persists and reloads and refuses a malformed file") {
