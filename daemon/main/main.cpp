@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
   }
 
   const auto node = detect_node(c);
-  cgroup::CgroupFs fs(c.cgroup_root, cgroup::ReadCadence::daemon());
+  cgroup::CgroupFs fs(c.cgroup_root);
   control::Engine engine(c, node, fs, fs, &*state, factory_for(c));
   if (flags.once) return run_once(engine, c);
 
