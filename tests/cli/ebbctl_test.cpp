@@ -62,10 +62,26 @@ class EbbdFixture {
     REQUIRE(eventually([&] { return ctl("ps").out.find("web") != std::string::npos; }));
   }
   ~EbbdFixture() {
+    stop();
+    std::filesystem::remove_all(dir);
+  }
+
+  // SIGTERM; ebbd's exit code (-1 when a signal ended it). A sanitizer build reports leaks at
+  // this exit and fails it.
+  int stop() {
+    if (pid < 0) return -1;
     ::kill(pid, SIGTERM);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    std::filesystem::remove_all(dir);
+    pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // A number from the metrics page (a series without labels); -1 when it cannot be read.
+  double metric(const std::string& name) {
+    const auto text = sh("curl -sf " + metrics_url()).out;
+    const auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
   }
 
   // Bounded: `events -f` waiting for an event that never comes must fail (exit 124), not hang.
@@ -89,6 +105,7 @@ class EbbdFixture {
   }
 
   std::string metrics_url() {
+    if (!url_.empty()) return url_;
     std::string url;
     eventually([&] {
       std::ifstream in(log);
@@ -99,14 +116,30 @@ class EbbdFixture {
       if (std::regex_search(s, m, std::regex("metrics on (http://[0-9.:]+/metrics)"))) url = m[1];
       return !url.empty();
     });
-    return url;
+    return url_ = url;
   }
 
   ebb::testing::FakeCgroupTree tree;
   std::filesystem::path dir;
   std::string socket, log;
   pid_t pid = -1;
+
+ private:
+  std::string url_;
 };
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::string slurp(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 }  // namespace
 
@@ -209,4 +242,72 @@ TEST_CASE("ebbctl says clearly when ebbd is not there or the socket is not acces
   auto refused = sh(std::string(EBBCTL) + " --socket " + (tree.root() / "not-a-socket").string() + " node");
   CHECK(refused.exit_code == 3);
   CHECK_THAT(refused.out, Catch::StartsWith("ebbctl: cannot reach ebbd at "));
+}
+
+// Issue 6's churn: 100 cgroups created and removed, round after round, while `ebbctl events -f`
+// and `ebbctl top` run. The stream must get every adoption and removal (it exits by itself at
+// the expected count, so it is not stuck), top must go on refreshing, nothing may be dropped,
+// ebbd's container count must come back down, and in the ASan build (scripts/test.sh) ebbd and
+// every ebbctl must exit without a leak report.
+TEST_CASE_METHOD(EbbdFixture, "100 cgroups churned while events -f and top run: no stuck stream, no leak") {
+  constexpr int kRounds = 20, kCgroups = 100;
+  const auto events_out = dir / "events.out", top_status = dir / "top.status", stop_top = dir / "stop-top";
+  const std::string ctl_prefix = "timeout 600 " + std::string(EBBCTL) + " --socket " + socket;
+  const auto events_status = dir / "events.status";
+  // Both in the background, their output away from sh()'s pipe so that sh() returns at once.
+  REQUIRE(sh("(" + ctl_prefix + " events -f --kind adopted --kind dropped --select 'ebb.slice/churn-*' --count " +
+             std::to_string(2 * kRounds * kCgroups) + " >" + events_out.string() + " 2>&1; echo $? >" +
+             events_status.string() + ") >/dev/null 2>&1 &")
+              .exit_code == 0);
+  // top in short runs, so that each ebbctl exits normally (and is leak-checked); any failure
+  // is written down.
+  REQUIRE(sh("(while [ ! -e " + stop_top.string() + " ]; do " + ctl_prefix + " top --iterations 5 --interval 100ms >>" +
+             (dir / "top.out").string() + " 2>&1 || echo \"exit $?\" >>" + top_status.string() + "; done) >/dev/null 2>&1 &")
+              .exit_code == 0);
+  REQUIRE(eventually([&] { return metric("ebbd_event_subscribers") == 1; }, 30s));
+
+  std::vector<double> rss_kb;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kCgroups; ++i) {
+      // Built aside and renamed into place: ebbd must never see a half-written fake cgroup.
+      const std::string staged = "staging/churn-" + std::to_string(i);
+      tree.add_cgroup(staged);
+      for (const char* f : {"/cpu.pressure", "/memory.pressure", "/io.pressure"}) std::filesystem::remove(tree.root() / (staged + f));
+      std::filesystem::rename(tree.root() / staged, tree.root() / ("ebb.slice/churn-" + std::to_string(i)));
+    }
+    REQUIRE(eventually([&] { return metric("ebbd_containers") == 2 + kCgroups; }, 120s));
+    for (int i = 0; i < kCgroups; ++i) tree.remove_cgroup("ebb.slice/churn-" + std::to_string(i));
+    REQUIRE(eventually([&] { return metric("ebbd_containers") == 2; }, 120s));
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("RssAnon:", 0) == 0) rss_kb.push_back(std::stod(line.substr(8)));
+    }
+  }
+  // The stream ends by itself once it has seen every adoption and removal.
+  CHECK(eventually([&] { return std::filesystem::exists(events_status) && !slurp(events_status).empty(); }, 120s));
+  CHECK(slurp(events_status) == "0\n");
+  const auto events = slurp(events_out);
+  CHECK(count(events, " adopted ") == kRounds * kCgroups);
+  CHECK(count(events, " dropped ") == kRounds * kCgroups);
+  CHECK(metric("ebbd_event_streams_dropped_total") == 0);
+  CHECK(eventually([&] { return metric("ebbd_event_subscribers") == 0; }));
+
+  // top is still refreshing after the churn.
+  const auto tables = count(slurp(dir / "top.out"), "NAME  ");
+  CHECK(eventually([&] { return count(slurp(dir / "top.out"), "NAME  ") > tables; }, 30s));
+  sh("touch " + stop_top.string());
+  CHECK(eventually([&] { return sh("pgrep -f -- '--socket " + socket + " to[p]'").exit_code != 0; }, 60s));
+  CHECK_FALSE(std::filesystem::exists(top_status));  // every top run exited 0
+  INFO("top refreshes: " << count(slurp(dir / "top.out"), "NAME  "));
+
+  REQUIRE(rss_kb.size() == std::size_t(kRounds));
+  std::string rss;
+  for (double kb : rss_kb) rss += std::to_string(int(kb)) + " ";
+  std::fprintf(stderr, "churn: ebbd RssAnon after each round of %d (kB): %s\n", kCgroups, rss.c_str());
+  // Not yet flat (docs/api.md, "Churn"): RssAnon grows in steps of ~0.5 MB, ~1 kB per adopted
+  // and dropped cgroup over 20 rounds, slowing to ~50 bytes per cgroup by round 40. Until that is
+  // explained this only guards against a gross leak: 4 kB per cgroup after the 5th round fails.
+  INFO("RssAnon after each round (kB): " << rss);
+  CHECK(rss_kb.back() <= rss_kb[4] + 4.0 * (kRounds - 5) * kCgroups);
+  CHECK(stop() == 0);
 }
