@@ -13,7 +13,7 @@ packages=(
   qemu-system-x86 busybox-static cpio kmod
   iproute2 openssl curl procps util-linux valgrind socat
   prometheus etcd-server etcd-client
-  systemd dpkg-dev
+  systemd dpkg-dev debootstrap
 )
 
 missing=()
