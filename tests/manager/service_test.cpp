@@ -12,92 +12,21 @@
 #include <thread>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "daemon/manager_client/manager_link.h"
 #include "manager/service/client.h"
 #include "manager/service/handover.h"
 #include "manager/service/server.h"
+#include "tests/manager/fake_node.h"
 
 using namespace ebb;
 using namespace ebb::manager;
 using namespace ebb::manager_client;
+using namespace ebb::manager::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A node whose demand the test sets; budgets are recorded as applied. Touched only on the io
-// thread (by the link) and read by the test through snapshots taken on that thread.
-class FakeNode : public LocalNode {
- public:
-  std::map<std::string, ebb::control::Engine::GroupDemand> demand;
-  std::map<std::string, double> budgets;
-  std::map<std::string, std::optional<std::uint64_t>> memory_budgets;
-  std::optional<double> node_budget;
-  std::map<std::string, ebb::control::Engine::GroupDemand> group_demand() const override { return demand; }
-  void set_group_budget(const std::string& g, std::optional<ebb::control::Engine::GroupBudget> budget) override {
-    if (budget && budget->cpu_cores) budgets[g] = *budget->cpu_cores;
-    else budgets.erase(g);
-    if (budget) memory_budgets[g] = budget->memory_bytes;
-    else memory_budgets.erase(g);
-  }
-  void set_node_budget(std::optional<double> cores) override { node_budget = cores; }
-};
-
-// One io thread for every fake node, as ebbd has one for its Engine.
-struct IoThread {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-  std::thread thread{[this] { io.run(); }};
-  ~IoThread() {
-    work.reset();
-    io.stop();
-    thread.join();
-  }
-  // Runs fn on the io thread and waits for it.
-  template <typename Fn>
-  auto on_io(Fn fn) {
-    std::promise<decltype(fn())> done;
-    boost::asio::post(io, [&] { done.set_value(fn()); });
-    return done.get_future().get();
-  }
-};
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
-
-ManagerOptions fast_options() {
-  ManagerOptions o;
-  o.lease = 1500ms;
-  o.round_interval = 200ms;
-  o.report_interval = 100ms;
-  o.silence = 1s;
-  o.allocation.hysteresis_cpu_cores = 0;
-  o.allocation.hysteresis_fraction = 0;
-  return o;
-}
-
-ManagerLinkOptions link_options(const std::string& id, int port, Transport transport = {{}, true}) {
-  ManagerLinkOptions o;
-  o.manager = "127.0.0.1:" + std::to_string(port);
-  o.node_id = id;
-  o.transport = std::move(transport);
-  o.cpu_cores = 8;
-  o.memory_bytes = 16ull << 30;
-  o.backoff_min = 50ms;
-  o.backoff_max = 200ms;
-  return o;
-}
 
 v1::Group group_msg(const std::string& name, double cpus, std::uint64_t memory = 8ull << 30) {
   v1::Group g;
