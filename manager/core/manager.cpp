@@ -163,7 +163,10 @@ Manager::RelayUpdate Manager::relayed(const std::vector<RelayedReplica>& replica
     for (const auto& [id, node] : r.nodes) {
       if (node.info.id != id || !positive_finite(node.info.cpu_cores)) continue;
       auto it = nodes_.find(id);
-      if (it != nodes_.end() && live(it->second, now) && it->second.via != r.replica) continue;  // held elsewhere
+      if (it != nodes_.end() && live(it->second, now) && it->second.via != r.replica) {
+        update.refused[id] = r.replica;  // held elsewhere
+        continue;
+      }
       auto& n = nodes_[id];
       update.shift = shifted(n, node.reported) || update.shift;
       if (node.applied_round != 0 && node.applied_round != n.applied_round)

@@ -60,6 +60,9 @@ struct RelayedAllocation {
 struct Outbox {
   std::int64_t leader = 0;  // the writer's leader epoch
   std::map<std::string, RelayedAllocation> nodes;
+  // Node ids a replica published while another connection holds them: node -> that replica,
+  // which ends the stream (ALREADY_EXISTS, as a duplicate registration is refused).
+  std::map<std::string, std::string> refused;
 };
 
 struct GroupView {
@@ -148,10 +151,11 @@ class Manager {
   // (`via`). A node held by a live connection elsewhere (here, or another replica) stays there;
   // one no longer published, or published by a replica that has not published anything new for
   // `silence`, counts as disconnected. Returns the acknowledgements that are new, for the
-  // hand-over, and whether demand moved enough for a round now.
+  // hand-over, whether demand moved enough for a round now, and the copies held elsewhere.
   struct RelayUpdate {
     bool shift = false;
     std::vector<std::pair<std::string, std::uint64_t>> applied;  // node, round
+    std::map<std::string, std::string> refused;  // node -> the replica whose copy is refused
   };
   RelayUpdate relayed(const std::vector<RelayedReplica>& replicas, Clock::time_point now);
   // Leader: the replica each live relayed node streams to.

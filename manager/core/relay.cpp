@@ -57,6 +57,7 @@ std::string to_json(const Outbox& outbox) {
                {"round", m.allocation.round},
                {"node_cpu_cores", m.allocation.node_cpu_cores},
                {"groups", shares_json(m.allocation.groups)}};
+  doc["refused"] = outbox.refused;
   return doc.dump();
 }
 
@@ -68,14 +69,17 @@ Result<Outbox> parse_outbox(std::string_view text, std::string_view source) {
       outbox.nodes[id] = {m.at("via").get<std::string>(), m.at("seq").get<std::uint64_t>(),
                           {m.at("round").get<std::uint64_t>(), parse_shares(m.at("groups")),
                            m.at("node_cpu_cores").get<double>()}};
+    outbox.refused = doc.at("refused").get<std::map<std::string, std::string>>();
     return outbox;
   });
 }
 
-std::map<std::string, NodeAllocation> to_relay(const Outbox& outbox, std::int64_t leader, const std::string& replica,
-                                               std::map<std::string, RelayedSent>& sent) {
-  std::map<std::string, NodeAllocation> out;
+ToRelay to_relay(const Outbox& outbox, std::int64_t leader, const std::string& replica,
+                 std::map<std::string, RelayedSent>& sent) {
+  ToRelay out;
   if (leader == 0 || outbox.leader != leader) return out;
+  for (const auto& [id, via] : outbox.refused)
+    if (via == replica) out.refuse.push_back(id);
   for (const auto& [id, m] : outbox.nodes) {
     if (m.via != replica) continue;
     auto& s = sent[id];
@@ -85,7 +89,7 @@ std::map<std::string, NodeAllocation> to_relay(const Outbox& outbox, std::int64_
     if (s.rounds.empty() || s.rounds.back() != m.allocation.round) s.rounds.push_back(m.allocation.round);
     // Enough to recognise an acknowledgement: nodes acknowledge what they got last.
     if (s.rounds.size() > 16) s.rounds.erase(s.rounds.begin());
-    out[id] = m.allocation;
+    out.send[id] = m.allocation;
   }
   return out;
 }

@@ -41,15 +41,19 @@ std::string to_json(const Outbox& outbox);
 Result<Outbox> parse_outbox(std::string_view text, std::string_view source);
 
 // Follower side, pure: which of the outbox's messages to send now, given what was sent to each
-// node before (leader epoch and sequence); updates `sent`. Only an outbox of `leader` (the epoch
-// this replica follows now) is relayed, only messages addressed to `replica`, each once, and
-// nothing older than what the node already got.
+// node before (leader epoch and sequence), and which streams to end; updates `sent`. Only an
+// outbox of `leader` (the epoch this replica follows now) is relayed, only what is addressed to
+// `replica`, each message once, and nothing older than what the node already got.
 struct RelayedSent {
   std::int64_t leader = 0;
   std::uint64_t seq = 0;
   std::vector<std::uint64_t> rounds;  // rounds sent under `leader`, the latest last
 };
-std::map<std::string, NodeAllocation> to_relay(const Outbox& outbox, std::int64_t leader, const std::string& replica,
-                                               std::map<std::string, RelayedSent>& sent);
+struct ToRelay {
+  std::map<std::string, NodeAllocation> send;
+  std::vector<std::string> refuse;  // node ids held by another connection
+};
+ToRelay to_relay(const Outbox& outbox, std::int64_t leader, const std::string& replica,
+                 std::map<std::string, RelayedSent>& sent);
 
 }  // namespace ebb::manager

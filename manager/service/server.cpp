@@ -97,6 +97,7 @@ struct ManagerServer::Impl : pb::ManagerService::CallbackService {
   Outbox outbox;  // leader: the latest message for each node on another replica
   bool outbox_dirty = false;
   std::uint64_t outbox_seq = 0;
+  std::set<std::string> refused_before;  // node ids warned about once
   std::map<std::string, RelayedSent> relayed;  // follower: what each of its nodes was sent
 
   Impl(Manager& m, const ServerOptions& o)
@@ -119,6 +120,7 @@ struct ManagerServer::Impl : pb::ManagerService::CallbackService {
                                           pb::SetClusterCapResponse* resp) override;
 
   void run_rounds();
+  void sync_leadership();
   void exchange(Clock::time_point now);
   void lead_relayed(Clock::time_point now);
   void follow_relayed(Clock::time_point now);
@@ -145,6 +147,14 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
 
   void send(pb::NodeAllocation msg) {
     if (const auto* m = writer_.offer(std::move(msg))) StartWrite(m);
+  }
+
+  // Ends the stream from the round loop, under impl_.mu, once removed from impl_.streams (so
+  // it is not deleted meanwhile).
+  void refuse(grpc::Status status) {
+    if (finished_.exchange(true)) return;
+    impl_.manager.close_stream(node_, session_, Clock::now());
+    Finish(std::move(status));
   }
 
   void OnReadDone(bool ok) override {
@@ -184,6 +194,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
     if (auto it = impl_.streams.find(node_); it != impl_.streams.end() && it->second == this) impl_.streams.erase(it);
   }
   void end(grpc::Status status) {
+    if (finished_.exchange(true)) return;
     if (!node_.empty()) impl_.manager.close_stream(node_, session_, Clock::now());
     detach();
     Finish(std::move(status));
@@ -195,6 +206,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
   std::string node_;
   std::uint64_t session_ = 0;
   LatestOnly<pb::NodeAllocation> writer_;
+  std::atomic<bool> finished_{false};
 };
 
 class Watcher : public grpc::ServerWriteReactor<pb::AllocationRound> {
@@ -345,22 +357,28 @@ void ManagerServer::Impl::relay_failed(const Status& s) {
 }
 
 // On a change of leadership the hand-over starts over: what the nodes were sent in another life
-// is unknown to it, so it holds their groups' increases until they acknowledge.
-void ManagerServer::Impl::exchange(Clock::time_point now) {
+// is unknown to it, so it holds their groups' increases until they acknowledge. Checked before
+// relaying and before a round is planned, so that no round of a new leader is planned by the
+// hand-over of its follower days (and then forgotten).
+void ManagerServer::Impl::sync_leadership() {
   const bool leads = manager.leads();
-  if (leads != relay_leading) {
-    {
-      std::lock_guard lock(mu);
-      relay_leading = leads;
-      handover = HandOver{};
-      outbox = {};
-      outbox_dirty = false;
-      relayed.clear();
-    }
-    published.reset();
-    // Our nodes are the leader's own now: nothing of ours to relay.
-    if (leads) relay_failed(relay->publish({}));
+  if (leads == relay_leading) return;
+  {
+    std::lock_guard lock(mu);
+    relay_leading = leads;
+    handover = HandOver{};
+    outbox = {};
+    outbox_dirty = false;
+    relayed.clear();
   }
+  published.reset();
+  // Our nodes are the leader's own now: nothing of ours to relay.
+  if (leads) relay_failed(relay->publish({}));
+}
+
+void ManagerServer::Impl::exchange(Clock::time_point now) {
+  sync_leadership();
+  const bool leads = relay_leading;
   if (now - relay_last < relay_interval) return;
   relay_last = now;
   if (leads) lead_relayed(now);
@@ -374,6 +392,14 @@ void ManagerServer::Impl::lead_relayed(Clock::time_point now) {
   if (update.shift) wake.notify_one();
   std::lock_guard lock(mu);
   for (const auto& [node, round] : update.applied) send_locked(handover.applied(node, round));
+  if (update.refused != outbox.refused) {
+    for (const auto& [node, via] : update.refused)
+      if (!outbox.refused.count(node))
+        spdlog::log(refused_before.insert(node).second ? spdlog::level::warn : spdlog::level::debug,
+                    "node {}: refused through {}: the id is connected elsewhere", node, via);
+    outbox.refused = std::move(update.refused);
+    outbox_dirty = true;
+  }
 }
 
 // The leader's messages for the nodes relayed now; stored only within the leader's margin.
@@ -424,8 +450,16 @@ void ManagerServer::Impl::follow_relayed(Clock::time_point now) {
   if (!inbox) return relay_failed(inbox.error());
   if (!*inbox) return;
   std::lock_guard lock(mu);
-  for (const auto& [node, alloc] : to_relay(**inbox, leader, relay->replica(), relayed))
+  auto todo = to_relay(**inbox, leader, relay->replica(), relayed);
+  for (const auto& [node, alloc] : todo.send)
     if (auto it = streams.find(node); it != streams.end()) it->second->send(to_proto(alloc));
+  for (const auto& node : todo.refuse) {
+    auto it = streams.find(node);
+    if (it == streams.end()) continue;
+    NodeStream* stream = it->second;
+    streams.erase(it);
+    stream->refuse({grpc::StatusCode::ALREADY_EXISTS, "node id " + node + " is already connected to another manager replica"});
+  }
 }
 
 void ManagerServer::Impl::node_applied(const std::string& node, std::uint64_t round) {
@@ -443,6 +477,7 @@ void ManagerServer::Impl::run_rounds() {
     if (auto result = manager.maybe_round(Clock::now())) {
       for (const auto& node : result->expired) spdlog::info("node {}: lease over, its share is redistributed", node);
       if (auto e = manager.take_error()) spdlog::error("manager: {}", e->to_string());
+      if (relay) sync_leadership();
       publish(*result);
     }
     if (relay) flush_outbox(Clock::now());
