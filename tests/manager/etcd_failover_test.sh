@@ -69,9 +69,26 @@ node_lease=30s
 declare -A port pid
 port[1]=$(free_port) port[2]=$(free_port) port[3]=$(free_port)
 address() { echo "127.0.0.1:${port[$1]}"; }
-replicas=$(address 1),$(address 2),$(address 3)
 answers() { "$bin/ebb-manager" groups --manager "127.0.0.1:${port[$1]}" --plaintext >/dev/null 2>&1; }
-start_manager() {  # start_manager 1|2
+start_manager() {  # start_manager 1|2|3
+  local attempt
+  for attempt in 1 2 3; do
+    launch_manager "$1"
+    wait_for 60 eval "answers $1 || ! kill -0 ${pid[$1]} 2>/dev/null"
+    answers "$1" && break
+    # Another test may have bound the port between free_port and the replica's bind.
+    if grep -q "cannot listen" "$work/manager$1.log" && ((attempt < 3)); then
+      echo "replica $1: port ${port[$1]} taken, trying another"
+      port[$1]=$(free_port)
+      continue
+    fi
+    fail "replica $1 does not answer"
+    break
+  done
+  "$bin/ebb-manager" watch --manager "127.0.0.1:${port[$1]}" --plaintext >>"$work/watch$1.jsonl" 2>/dev/null &
+  pids+=($!)
+}
+launch_manager() {
   cat >"$work/manager$1.toml" <<TOML
 [manager]
 listen = "127.0.0.1:${port[$1]}"
@@ -88,20 +105,33 @@ TOML
   "$bin/ebb-manager" serve -c "$work/manager$1.toml" >>"$work/manager$1.log" 2>&1 &
   pid[$1]=$!
   pids+=(${pid[$1]})
-  wait_for 60 answers "$1" || fail "replica $1 does not answer"
-  "$bin/ebb-manager" watch --manager "127.0.0.1:${port[$1]}" --plaintext >>"$work/watch$1.jsonl" 2>/dev/null &
-  pids+=($!)
 }
 admin() { "$bin/ebb-manager" "$@" --manager "$replicas" --plaintext; }
 replica_of() { local r; for r in 1 2 3; do [[ $1 == $(address $r) ]] && echo $r; done; }
 # The two replicas other than $1, in order.
 others() { local r; for r in 1 2 3; do ((r != $1)) && echo -n "$r "; done; }
 
-start_etcd
-wait_for 60 etcd_ok || { fail "etcd did not start on $endpoint"; exit 1; }
+for attempt in 1 2 3; do
+  start_etcd
+  wait_for 60 eval 'etcd_ok || ! kill -0 $etcd_pid 2>/dev/null'
+  etcd_ok && break
+  # As for the replicas: a port can be taken between free_port and etcd's bind.
+  if grep -q "address already in use" "$work/etcd.log" && ((attempt < 3)); then
+    echo "etcd: a port was taken, trying others"
+    kill -9 "$etcd_pid" 2>/dev/null
+    rm -rf "$work/etcd"
+    : >"$work/etcd.log"
+    etcd_client=$(free_port) etcd_peer=$(free_port)
+    endpoint=127.0.0.1:$etcd_client
+    continue
+  fi
+  fail "etcd did not start on $endpoint"
+  exit 1
+done
 start_manager 1
 start_manager 2
 start_manager 3
+replicas=$(address 1),$(address 2),$(address 3)
 wait_for 30 eval '[[ -n $(leader_address) ]]' || { fail "no replica became leader"; exit 1; }
 leader=$(replica_of "$(leader_address)")
 read -r f1 f2 < <(others "$leader")
