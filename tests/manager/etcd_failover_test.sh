@@ -12,6 +12,9 @@
 # pause-leader: the leader is stopped (SIGSTOP); a successor leads, the nodes on the followers
 #               stay, node-c moves after its lease; the old leader, resumed, is fenced: it sends
 #               no round.
+# kill-follower: node-a's follower is killed (-9): node-a streams again through another replica
+#               (the leader refuses it as a duplicate until it has heard nothing from the dead
+#               follower for 3 s), node-b and node-c keep their streams.
 # restart-etcd: etcd is killed (-9) and restarted on the same data; meanwhile the managers and
 #               the nodes keep the last allocations; then allocation resumes (a budget change is
 #               followed).
@@ -19,7 +22,7 @@
 # budgets (every 100 ms), sums above a group's budget.
 # Exit 0 pass, 1 fail, 77 skip (etcd not installed: scripts/deps.sh installs it).
 set -uo pipefail
-usage="usage: etcd_failover_test.sh BIN_DIR kill-leader|pause-leader|restart-etcd"
+usage="usage: etcd_failover_test.sh BIN_DIR kill-leader|pause-leader|kill-follower|restart-etcd"
 bin=${1:?$usage}
 mode=${2:?$usage}
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "SKIP: etcd not installed (scripts/deps.sh)"; exit 77; }
@@ -212,7 +215,7 @@ new_leader() { local r; for r in $f1 $f2; do (($(rounds_of "$r") > rounds_at[$r]
 first_round_of() { tail -n +$((rounds_at[$1] + 1)) "$work/watch$1.jsonl" | head -1 | "$probe" get - "/$2"; }
 reconnects() { grep -c "reconnecting" "$work/node-$1.log"; }
 declare -A reconnects_at
-for n in a b; do reconnects_at[$n]=$(reconnects $n); done
+for n in a b c; do reconnects_at[$n]=$(reconnects $n); done
 # Rounds carry their leader's epoch in the upper 32 bits: a later leader's rounds are larger.
 hold_round() { local n; for n in a b; do (($("$probe" get "$work/node-$n.json" /round 2>/dev/null || echo 0) >= $1)) || return 1; done; }
 # followers_stay NEW_LEADER FAILED_AT_MS: node-a and node-b, on the followers, kept their streams
@@ -276,6 +279,21 @@ elif [[ $mode == pause-leader ]]; then
   # A round carries the time it was published.
   late=$(grep -o '"unixMs":"[0-9]*"' "$work/watch$leader.jsonl" | tr -dc '0-9\n' | awk -v t="$resumed_at" '$1 >= t { n++ } END { print n + 0 }')
   check "the resumed replica $leader published no round (fenced: $late rounds since it was resumed)" test "$late" = 0
+  check "the nodes hold allocations" all_allocated
+elif [[ $mode == kill-follower ]]; then
+  a_round=$("$probe" get "$work/node-a.json" /round)
+  killed_at=$(now_ms)
+  kill -9 "${pid[$f1]}"
+  a_back() {
+    (($(reconnects a) > reconnects_at[a])) && (($("$probe" get "$work/node-a.json" /round) > a_round)) &&
+      [[ $("$probe" get "$work/node-a.json" /connected) == true ]]
+  }
+  wait_for 60 a_back
+  check "node-a, whose follower was killed, holds a new round again $(( $(now_ms) - killed_at )) ms after the kill" a_back
+  check "the leader allocates for three connected nodes, none through the killed replica" \
+    test "$(connected_to "$leader")/$(nodes_of "$leader" | grep -c "\"replica\":\"$(address "$f1")\"")" = 3/0
+  check "node-b and node-c kept their streams (reconnects: b ${reconnects_at[b]} -> $(reconnects b), c ${reconnects_at[c]} -> $(reconnects c))" \
+    test "$(reconnects b)/$(reconnects c)" = "${reconnects_at[b]}/${reconnects_at[c]}"
   check "the nodes hold allocations" all_allocated
 else
   before_web=$(group_field "$leader" web allocatedCpuCores)
