@@ -11,6 +11,7 @@
 #include "manager/core/manager.h"
 #include "manager/core/relay.h"
 #include "manager/etcd/client.h"
+#include "manager/service/client.h"
 #include "manager/service/server.h"
 #include "tests/manager/fake_node.h"
 
@@ -349,8 +350,10 @@ TEST_CASE("relay: a follower sends only the current leader's messages for its ow
 namespace {
 
 // Two replicas, each a Manager behind a real gRPC server, over one store and one relay: nodes
-// are real ManagerLinks, one on each replica.
+// are real ManagerLinks, one on each replica. With `tls`, the follower b serves mutual TLS
+// (test PKI) and n2 presents its own certificate.
 struct ServedReplicas {
+  std::optional<Pki> pki;
   SharedStore store;
   SharedRelayStore relays;
   ScriptedLeadership a_leads, b_leads;
@@ -366,17 +369,23 @@ struct ServedReplicas {
   std::unique_ptr<ManagerLink> l1, l2;
   std::thread sampler;
 
-  ServedReplicas() {
+  explicit ServedReplicas(bool tls = false) {
+    if (tls) pki.emplace("n1 n2");
     a_leads.lead(1);
     b_leads.follow("a", 1);
-    a_server = serve(a, a_relay);
-    b_server = serve(b, b_relay);
+    a_server = serve(a, a_relay, grpc::InsecureServerCredentials());
+    b_server = serve(b, b_relay, tls ? server_credentials(pki->files("manager")).value() : grpc::InsecureServerCredentials());
     REQUIRE(eventually([&] { return a.leads(); }));
     REQUIRE(a.set_group({"web", 8, 8ull << 30, ebb::policy::PriorityClass::burstable, 0}).ok());
     want(n1, 6);
     want(n2, 2);
     l1 = std::make_unique<ManagerLink>(io.io, n1, link_options("n1", a_server->port()));
-    l2 = std::make_unique<ManagerLink>(io.io, n2, link_options("n2", b_server->port()));
+    auto to_b = link_options("n2", b_server->port());
+    if (tls) {
+      to_b.transport = {pki->files("n2"), false};
+      to_b.manager = b_target();  // the manager certificate names localhost
+    }
+    l2 = std::make_unique<ManagerLink>(io.io, n2, to_b);
     l1->start();
     l2->start();
     // What the two nodes hold at every instant the sampler sees.
@@ -401,8 +410,9 @@ struct ServedReplicas {
     l1->stop();
     l2->stop();
   }
-  static std::unique_ptr<ManagerServer> serve(Manager& m, Relay& relay) {
-    ServerOptions o{"127.0.0.1:0", grpc::InsecureServerCredentials(), 10ms};
+  std::string b_target() const { return "localhost:" + std::to_string(b_server->port()); }
+  static std::unique_ptr<ManagerServer> serve(Manager& m, Relay& relay, std::shared_ptr<grpc::ServerCredentials> credentials) {
+    ServerOptions o{"127.0.0.1:0", std::move(credentials), 10ms};
     o.relay = &relay;
     o.relay_interval = 20ms;
     o.relay_heartbeat = 100ms;
@@ -462,6 +472,36 @@ TEST_CASE_METHOD(ServedReplicas, "in process: a node id connected to the leader 
   CHECK(l1->status().reconnects == 0);
   duplicate.stop();
   INFO(largest_at);
+  CHECK(largest_sum <= 8 + 1e-9);
+}
+
+namespace {
+
+struct TlsServedReplicas : ServedReplicas {
+  TlsServedReplicas() : ServedReplicas(true) {}
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(TlsServedReplicas, "in process: a follower serving mutual TLS binds node ids to certificates and relays the node its certificate names") {
+  steady();  // n2, with its own certificate, gets the leader's allocation through b
+  auto register_as = [&](const std::string& cert, const std::string& node_id) {
+    auto stub = connect_manager(b_target(), {pki->files(cert), false}).value();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 3s);
+    ebb::v1::RegisterRequest req;
+    req.set_node_id(node_id);
+    req.set_cpu_cores(4);
+    ebb::v1::RegisterResponse resp;
+    return stub->Register(&ctx, req, &resp);
+  };
+  const auto impostor = register_as("n2", "n1");
+  CHECK(impostor.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK_THAT(impostor.error_message(), Catch::Contains("not a name in the client certificate"));
+  CHECK(register_as("admin", "n3").error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(b.streaming_here(Clock::now()).size() == 1);  // only n2 is relayed
+  want(n2, 6);
+  REQUIRE(eventually([&] { return holding(4, 4); }));
   CHECK(largest_sum <= 8 + 1e-9);
 }
 

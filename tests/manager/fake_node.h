@@ -2,6 +2,8 @@
 // Test support shared by the manager's in-process service tests: a fake node behind a real
 // ManagerLink, the io thread it runs on, and a bounded wait.
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <optional>
@@ -12,8 +14,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
 #include "daemon/manager_client/manager_link.h"
 #include "manager/core/manager.h"
+#include "manager/tls/tls.h"
 
 namespace ebb::manager::testing {
 
@@ -63,6 +69,25 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::second
   }
   return pred();
 }
+
+#ifdef EBB_MAKE_CERTS
+// A test PKI made by tests/manager/make_certs.sh in a temp dir: "ca", "manager" (localhost,
+// 127.0.0.1), "node" (CN only), "admin", and one client certificate per node name.
+struct Pki {
+  std::filesystem::path dir;
+  explicit Pki(const std::string& nodes = "a b") {
+    static int made = 0;
+    dir = std::filesystem::temp_directory_path() /
+          ("ebb-manager-pki-" + std::to_string(::getpid()) + "-" + std::to_string(made++));
+    const std::string cmd = "bash " EBB_MAKE_CERTS " " + dir.string() + " --nodes " + nodes + " >/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  ~Pki() { std::filesystem::remove_all(dir); }
+  manager::TlsFiles files(const std::string& name, const std::string& ca = "ca") const {
+    return {dir / (name + ".pem"), dir / (name + ".key"), dir / (ca + ".pem")};
+  }
+};
+#endif
 
 // Short leases and intervals, no hysteresis: tests see every change at once.
 inline ManagerOptions fast_options() {

@@ -226,19 +226,6 @@ TEST_CASE("a node that loses the manager keeps its allocation for the lease, the
 
 namespace {
 
-struct Pki {
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("ebb-manager-pki-" + std::to_string(::getpid()));
-  Pki() {
-    const std::string cmd = "bash " EBB_MAKE_CERTS " " + dir.string() + " --nodes a b";
-    REQUIRE(std::system(cmd.c_str()) == 0);
-  }
-  ~Pki() { std::filesystem::remove_all(dir); }
-  TlsFiles files(const std::string& name, const std::string& ca = "ca") const {
-    return {dir / (name + ".pem"), dir / (name + ".key"), dir / (ca + ".pem")};
-  }
-};
-
 // A manager serving mutual TLS with the test PKI on a loopback port.
 struct TlsServer {
   Pki pki;
