@@ -281,15 +281,21 @@ elif [[ $mode == pause-leader ]]; then
   check "the resumed replica $leader published no round (fenced: $late rounds since it was resumed)" test "$late" = 0
   check "the nodes hold allocations" all_allocated
 elif [[ $mode == kill-follower ]]; then
-  a_round=$("$probe" get "$work/node-a.json" /round)
   killed_at=$(now_ms)
   kill -9 "${pid[$f1]}"
-  a_back() {
-    (($(reconnects a) > reconnects_at[a])) && (($("$probe" get "$work/node-a.json" /round) > a_round)) &&
-      [[ $("$probe" get "$work/node-a.json" /connected) == true ]]
+  # node-a as the leader lists it (one line of `ebb-manager nodes`, up to the next node).
+  leader_sees_a() { nodes_of "$leader" | sed 's/"nodeId"/\n"nodeId"/g' | grep '"nodeId":"node-a"'; }
+  a_moved() {
+    local a
+    a=$(leader_sees_a)
+    grep -q '"connected":true' <<<"$a" && ! grep -q "\"replica\":\"$(address "$f1")\"" <<<"$a"
   }
-  wait_for 60 a_back
-  check "node-a, whose follower was killed, holds a new round again $(( $(now_ms) - killed_at )) ms after the kill" a_back
+  wait_for 60 a_moved
+  check "node-a, whose follower was killed, streams again through another replica ($(( $(now_ms) - killed_at )) ms after the kill)" a_moved
+  a_round=$("$probe" get "$work/node-a.json" /round)
+  a_new_round() { (($("$probe" get "$work/node-a.json" /round) > a_round)); }
+  wait_for 30 a_new_round
+  check "node-a holds a new round there ($(( $(now_ms) - killed_at )) ms after the kill)" a_new_round
   check "the leader allocates for three connected nodes, none through the killed replica" \
     test "$(connected_to "$leader")/$(nodes_of "$leader" | grep -c "\"replica\":\"$(address "$f1")\"")" = 3/0
   check "node-b and node-c kept their streams (reconnects: b ${reconnects_at[b]} -> $(reconnects b), c ${reconnects_at[c]} -> $(reconnects c))" \

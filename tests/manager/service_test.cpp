@@ -404,6 +404,28 @@ TEST_CASE("shrink-first hand-over: a newcomer holds its group's increases until 
   CHECK(released.at("a").groups.at(0).cpu_cores == 4);
 }
 
+TEST_CASE("shrink-first hand-over: a newcomer's first message waits while a node of its group has a decrease to acknowledge") {
+  HandOver h;
+  h.plan({{"a", web_share(1, 4, 0)}, {"b", web_share(1, 2, 0)}});
+  h.applied("a", 1);
+  h.applied("b", 1);
+  // c joins (it ran without a budget until now) as a gives a core up.
+  auto out = h.plan({{"a", web_share(2, 3, 0)}, {"b", web_share(2, 2, 0)}, {"c", web_share(2, 1, 0)}});
+  CHECK(out.at("a").groups.at(0).cpu_cores == 3);
+  CHECK_FALSE(out.count("c"));
+  CHECK(h.held().count("c"));
+  CHECK(h.applied("b", 2).empty());  // b decreased nothing
+  auto released = h.applied("a", 2);
+  REQUIRE(released.count("c"));
+  CHECK(released.at("c").groups.at(0).cpu_cores == 1);
+  CHECK(released.at("c").round == 2);
+  CHECK(h.held().empty());
+  // A newcomer in a settled cluster goes out at once.
+  h.applied("c", 2);
+  out = h.plan({{"a", web_share(3, 3, 0)}, {"b", web_share(3, 2, 0)}, {"c", web_share(3, 1, 0)}, {"d", web_share(3, 1, 0)}});
+  CHECK(out.at("d").groups.at(0).cpu_cores == 1);
+}
+
 TEST_CASE("shrink-first hand-over: the limits in force never sum above the budget, whatever the order of applying") {
   // Four nodes of one group with a budget of 10 cores; each round a random split. Messages reach
   // each node in order but after random delays; after every step the values the nodes have in
