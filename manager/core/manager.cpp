@@ -30,14 +30,18 @@ void Manager::adopt(const PersistentState& state, Clock::time_point now) {
   cluster_cap_ = state.cluster_cap_cpu_cores;
   round_ = std::max(round_, state.round);
   publishers_.clear();
-  const auto streams_here = [](const NodeRecord& n) { return n.streaming && n.via.empty(); };
+  // Registered here: streaming, or about to open its stream (a follower reloads the state while
+  // a node is between Register and Connect).
+  const auto ours = [&](const NodeRecord& n) {
+    return n.via.empty() && n.session != 0 && (n.streaming || now - n.last_seen < options_.silence);
+  };
   for (auto it = nodes_.begin(); it != nodes_.end();)
-    it = state.nodes.count(it->first) || streams_here(it->second) ? std::next(it) : nodes_.erase(it);
+    it = state.nodes.count(it->first) || ours(it->second) ? std::next(it) : nodes_.erase(it);
   for (const auto& [id, info] : state.nodes) {
     auto& n = nodes_[id];
     auto it = state.allocations.find(id);
     n.allocated = it != state.allocations.end() ? it->second : std::vector<NodeShare>{};
-    if (streams_here(n)) continue;  // its own registration and reports are newer
+    if (ours(n)) continue;  // its own registration and reports are newer
     n.info = info;
     n.streaming = false;
     n.via.clear();

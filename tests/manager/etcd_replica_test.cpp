@@ -161,6 +161,13 @@ TEST_CASE_METHOD(Replicas, "a replica that does not lead refuses writes, naming 
   CHECK(here.at("n1").info.cpu_cores == 16);
   CHECK(here.at("n1").reported.at(0).wanted_cpu_cores == 3);
   CHECK_FALSE(b->maybe_round(now));  // it still does not allocate
+
+  // A node between Register and Connect survives the follower's reload of the stored state.
+  auto n2 = b->register_node({"n2", 16, 1ull << 30, {}}, now);
+  REQUIRE(n2.ok());
+  now += 1s;
+  CHECK_FALSE(b->maybe_round(now));  // reloads the store
+  CHECK(b->open_stream("n2", *n2, now).ok());
 }
 
 TEST_CASE_METHOD(Replicas, "only the leader allocates; a follower serves the stored state") {
