@@ -270,7 +270,12 @@ void ManagerLink::Shared::stream(v1::ManagerService::Stub& stub, std::uint64_t s
     }
     if (!rw->Write(report)) break;
   }
-  ctx.TryCancel();
+  {
+    // A stream the manager ended keeps its status (a refused duplicate, say) for last_error;
+    // one we end is cancelled.
+    std::lock_guard lock(mu);
+    if (reading) ctx.TryCancel();
+  }
   reader.join();
   const auto finished = rw->Finish();
   set_call(nullptr);

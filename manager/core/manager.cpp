@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <set>
 #include <unordered_map>
 
 namespace ebb::manager {
@@ -28,24 +29,32 @@ void Manager::adopt(const PersistentState& state, Clock::time_point now) {
   for (const auto& g : state.groups) groups_[g.name] = g;
   cluster_cap_ = state.cluster_cap_cpu_cores;
   round_ = std::max(round_, state.round);
+  publishers_.clear();
+  // Registered here: streaming, or about to open its stream (a follower reloads the state while
+  // a node is between Register and Connect).
+  const auto ours = [&](const NodeRecord& n) {
+    return n.via.empty() && n.session != 0 && (n.streaming || now - n.last_seen < options_.silence);
+  };
   for (auto it = nodes_.begin(); it != nodes_.end();)
-    it = state.nodes.count(it->first) || it->second.streaming ? std::next(it) : nodes_.erase(it);
+    it = state.nodes.count(it->first) || ours(it->second) ? std::next(it) : nodes_.erase(it);
   for (const auto& [id, info] : state.nodes) {
     auto& n = nodes_[id];
-    if (n.streaming) continue;  // its own registration and our own allocation are newer
-    n.info = info;
-    // The node may still be using the stored allocation: its lease starts now.
-    n.last_seen = now;
     auto it = state.allocations.find(id);
     n.allocated = it != state.allocations.end() ? it->second : std::vector<NodeShare>{};
+    if (ours(n)) continue;  // its own registration and reports are newer
+    n.info = info;
+    n.streaming = false;
+    n.via.clear();
+    // The node may still be using the stored allocation: its lease starts now.
+    n.last_seen = now;
   }
 }
 
-std::optional<Error> Manager::redirect(bool writing) const {
+std::optional<Error> Manager::redirect() const {
   if (!leadership_) return std::nullopt;
   auto elsewhere = leadership_->leader_elsewhere();
   // A write needs the stored state loaded first: it saves the whole state.
-  if (!elsewhere && (leading_ || !writing)) return std::nullopt;
+  if (!elsewhere && leading_) return std::nullopt;
   const std::string where = !elsewhere ? "it is taking over, retry"
                             : elsewhere->empty() ? "no leader is known yet"
                                                  : "the leader is at " + *elsewhere;
@@ -68,6 +77,8 @@ bool Manager::lead_or_follow(Clock::time_point now) {
     return false;
   }
   if (*loaded) adopt(**loaded, now);
+  // Taking over: number rounds past every earlier leader's.
+  if (may) round_ = std::max(round_, leadership_->epoch() << 32);
   leading_ = may;
   return may;
 }
@@ -84,13 +95,15 @@ Result<std::uint64_t> Manager::register_node(const NodeInfo& info, Clock::time_p
   if (info.id.empty()) return Error{"node id must not be empty"};
   if (!positive_finite(info.cpu_cores)) return Error{"node " + info.id + ": cpu capacity must be positive"};
   std::lock_guard lock(mu_);
-  if (auto e = redirect(false)) return *e;
   auto& n = nodes_[info.id];
-  if (live(n, now)) return Error{"node id " + info.id + " is already connected", "", "", EEXIST};
+  if (live(n, now))
+    return Error{"node id " + info.id + " is already connected" + (n.via.empty() ? "" : " through " + n.via), "", "",
+                 EEXIST};
   // A returning node keeps its record (and its share) until its new stream reports.
   n.info = info;
   n.session = next_session_++;
   n.streaming = false;
+  n.via.clear();
   n.last_seen = now;
   return n.session;
 }
@@ -105,28 +118,95 @@ Status Manager::open_stream(const std::string& node, std::uint64_t session, Cloc
   return ok_status();
 }
 
-Result<bool> Manager::report(const std::string& node, std::uint64_t session, std::vector<GroupReport> groups,
-                             Clock::time_point now) {
-  std::lock_guard lock(mu_);
-  if (auto e = redirect(false)) return *e;  // a deposed leader sends its nodes on
-  auto it = nodes_.find(node);
-  if (it == nodes_.end() || it->second.session != session || !it->second.streaming)
-    return Error{"node " + node + ": session superseded"};
-  auto& n = it->second;
-  n.last_seen = now;
-  bool shift = false;
-  for (const auto& r : groups) {
+bool Manager::shifted(const NodeRecord& n, const std::vector<GroupReport>& reported) const {
+  for (const auto& r : reported) {
     auto g = groups_.find(r.group);
     if (g == groups_.end()) continue;
     auto before = n.wanted_at_round.find(r.group);
     const double old = before == n.wanted_at_round.end() ? 0 : before->second;
     if (std::abs(r.wanted_cpu_cores - old) > std::max(options_.shift_cores, options_.shift_fraction * g->second.cpu_cores))
-      shift = true;
+      return true;
   }
+  return false;
+}
+
+Result<bool> Manager::report(const std::string& node, std::uint64_t session, std::vector<GroupReport> groups,
+                             Clock::time_point now, std::uint64_t applied_round) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || it->second.session != session || !it->second.streaming || !it->second.via.empty())
+    return Error{"node " + node + ": session superseded"};
+  auto& n = it->second;
+  n.last_seen = now;
+  n.applied_round = applied_round;
+  const bool shift = shifted(n, groups);
   n.reported = std::move(groups);
   shift_pending_ = shift_pending_ || shift;
   return shift;
 }
+
+std::map<std::string, RelayedNode> Manager::streaming_here(Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, RelayedNode> out;
+  for (const auto& [id, n] : nodes_)
+    if (here(n, now)) out[id] = {n.info, n.reported, n.applied_round};
+  return out;
+}
+
+Manager::RelayUpdate Manager::relayed(const std::vector<RelayedReplica>& replicas, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  RelayUpdate update;
+  std::map<std::string, Publisher> publishers;
+  std::set<std::string> published;
+  for (const auto& r : replicas) {
+    auto known = publishers_.find(r.replica);
+    Publisher p = known != publishers_.end() ? known->second : Publisher{};
+    if (p.version != r.version) p = {r.version, now};
+    publishers[r.replica] = p;
+    if (now - p.changed >= options_.silence) continue;  // stalled: its nodes fall silent
+    for (const auto& [id, node] : r.nodes) {
+      if (node.info.id != id || !positive_finite(node.info.cpu_cores)) continue;
+      auto it = nodes_.find(id);
+      if (it != nodes_.end() && live(it->second, now) && it->second.via != r.replica) {
+        update.refused[id] = r.replica;  // held elsewhere
+        continue;
+      }
+      auto& n = nodes_[id];
+      update.shift = shifted(n, node.reported) || update.shift;
+      if (node.applied_round != 0 && node.applied_round != n.applied_round)
+        update.applied.emplace_back(id, node.applied_round);
+      n.info = node.info;
+      n.session = 0;
+      n.streaming = true;
+      n.via = r.replica;
+      n.last_seen = now;
+      n.reported = node.reported;
+      n.applied_round = node.applied_round;
+      published.insert(id);
+    }
+  }
+  publishers_ = std::move(publishers);
+  // No longer published: disconnected, its lease runs from when it was last seen.
+  for (auto& [id, n] : nodes_)
+    if (!n.via.empty() && n.streaming && !published.count(id)) n.streaming = false;
+  shift_pending_ = shift_pending_ || update.shift;
+  return update;
+}
+
+std::map<std::string, std::string> Manager::relayed_via(Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> out;
+  for (const auto& [id, n] : nodes_)
+    if (!n.via.empty() && live(n, now)) out[id] = n.via;
+  return out;
+}
+
+bool Manager::leads() const {
+  std::lock_guard lock(mu_);
+  return !leadership_ || leading_;
+}
+
+bool Manager::may_allocate(Clock::time_point now) const { return !leadership_ || leadership_->may_allocate(now); }
 
 void Manager::close_stream(const std::string& node, std::uint64_t session, Clock::time_point now) {
   std::lock_guard lock(mu_);
@@ -156,7 +236,7 @@ Result<GroupView> Manager::set_group(const GroupSpec& spec) {
       spec.floor_cpu_cores < 0 || spec.floor_cpu_cores > spec.cpu_cores)
     return Error{"group " + spec.name + ": need 0 <= floor <= cpu budget, finite"};
   std::lock_guard lock(mu_);
-  if (auto e = redirect(true)) return *e;
+  if (auto e = redirect()) return *e;
   auto before = groups_;
   groups_[spec.name] = spec;
   if (auto s = persist(); !s) {
@@ -170,7 +250,7 @@ Result<GroupView> Manager::set_group(const GroupSpec& spec) {
 Status Manager::set_cluster_cap(std::optional<double> cpu_cores) {
   if (cpu_cores && (!std::isfinite(*cpu_cores) || *cpu_cores < 0)) return Error{"cluster cap must be finite and >= 0"};
   std::lock_guard lock(mu_);
-  if (auto e = redirect(true)) return *e;
+  if (auto e = redirect()) return *e;
   const auto before = std::exchange(cluster_cap_, cpu_cores);
   if (auto s = persist(); !s) {
     cluster_cap_ = before;
@@ -203,7 +283,7 @@ std::vector<NodeView> Manager::nodes(Clock::time_point now) const {
   std::lock_guard lock(mu_);
   std::vector<NodeView> out;
   for (const auto& [id, n] : nodes_) {
-    NodeView v{n.info, live(n, now), {}, n.reported, n.allocated};
+    NodeView v{n.info, live(n, now), {}, n.reported, n.allocated, n.via};
     if (!v.connected)
       v.lease_left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
                                                                   options_.lease - (now - n.last_seen)));

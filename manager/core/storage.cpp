@@ -1,11 +1,11 @@
 #include "manager/core/storage.h"
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "daemon/config/config.h"
 #include "daemon/control/state_store.h"
+#include "manager/core/json_document.h"
 
 namespace ebb::manager {
 
@@ -25,20 +25,16 @@ std::string to_json(const PersistentState& state) {
                       {"floor_cpu_cores", g.floor_cpu_cores}});
   json& nodes = doc["nodes"] = json::object();
   for (const auto& [id, n] : state.nodes) {
-    json shares = json::array();
-    if (auto it = state.allocations.find(id); it != state.allocations.end())
-      for (const auto& s : it->second)
-        shares.push_back({{"group", s.group}, {"cpu_cores", s.cpu_cores}, {"memory_bytes", s.memory_bytes}});
+    auto it = state.allocations.find(id);
+    const json shares = shares_json(it != state.allocations.end() ? it->second : std::vector<NodeShare>{});
     nodes[id] = {{"cpu_cores", n.cpu_cores}, {"memory_bytes", n.memory_bytes}, {"labels", n.labels}, {"allocated", shares}};
   }
   return doc.dump(1) + "\n";
 }
 
 Result<PersistentState> parse_state_json(std::string_view text, std::string_view source) {
-  PersistentState state;
-  try {
-    const json doc = json::parse(text);
-    if (doc.at("version").get<int>() != 1) return Error{std::string(source) + ": unknown state file version"};
+  return read_json_document<PersistentState>(text, source, "state", [&](const json& doc) -> Result<PersistentState> {
+    PersistentState state;
     state.round = doc.at("round").get<std::uint64_t>();
     if (doc.contains("cluster_cap_cpu_cores")) state.cluster_cap_cpu_cores = doc["cluster_cap_cpu_cores"].get<double>();
     for (const auto& g : doc.at("groups")) {
@@ -50,15 +46,10 @@ Result<PersistentState> parse_state_json(std::string_view text, std::string_view
     for (const auto& [id, n] : doc.at("nodes").items()) {
       state.nodes[id] = {id, n.at("cpu_cores").get<double>(), n.at("memory_bytes").get<std::uint64_t>(),
                          n.at("labels").get<std::map<std::string, std::string>>()};
-      auto& shares = state.allocations[id];
-      for (const auto& s : n.at("allocated"))
-        shares.push_back({s.at("group").get<std::string>(), s.at("cpu_cores").get<double>(),
-                          s.at("memory_bytes").get<std::uint64_t>()});
+      state.allocations[id] = parse_shares(n.at("allocated"));
     }
-  } catch (const json::exception& e) {
-    return Error{std::string(source) + ": malformed state: " + e.what()};
-  }
-  return state;
+    return state;
+  });
 }
 
 Result<std::optional<PersistentState>> FileStateStorage::load() {

@@ -112,6 +112,32 @@ Result<std::optional<KeyValue>> Client::get(const std::string& key) {
   return first_kv(*doc);
 }
 
+Result<std::vector<KeyValue>> Client::get_prefix(const std::string& prefix) {
+  // The range end is the prefix with its last byte incremented (a prefix of 0xff bytes is not
+  // supported: the manager's prefixes end in '/').
+  std::string end = prefix;
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (end.empty()) return Error{"etcd: cannot range over the prefix " + prefix};
+  end.back() = static_cast<char>(end.back() + 1);
+  auto doc = post("/v3/kv/range", {{"key", base64_encode(prefix)}, {"range_end", base64_encode(end)}});
+  if (!doc) return doc.error();
+  std::vector<KeyValue> out;
+  for (const auto& kv : doc->value("kvs", json::array())) {
+    auto one = key_value(kv);
+    if (!one) return one.error();
+    out.push_back(std::move(*one));
+  }
+  return out;
+}
+
+Status Client::put(const std::string& key, const std::string& value, std::int64_t lease) {
+  json body = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
+  if (lease != 0) body["lease"] = std::to_string(lease);
+  auto doc = post("/v3/kv/put", body);
+  if (!doc) return doc.error();
+  return ok_status();
+}
+
 Result<TxnResult> Client::put_if_created(const std::string& guard, std::int64_t guard_created, const std::string& key,
                                          const std::string& value, std::int64_t lease) {
   json put = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};

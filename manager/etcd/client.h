@@ -47,6 +47,10 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   Result<std::optional<KeyValue>> get(const std::string& key);
+  // Every key that starts with `prefix`, in key order.
+  Result<std::vector<KeyValue>> get_prefix(const std::string& prefix);
+  // Puts `value` at `key`, bound to `lease` unless 0.
+  Status put(const std::string& key, const std::string& value, std::int64_t lease = 0);
   // Puts `value` at `key` (bound to `lease` unless 0) only if `guard`'s create revision is
   // `guard_created` (0: `guard` must be absent). The election and the fenced save are both this.
   Result<TxnResult> put_if_created(const std::string& guard, std::int64_t guard_created, const std::string& key,

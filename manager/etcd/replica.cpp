@@ -11,7 +11,22 @@ namespace {
 // changes an allocation writes the whole state again.
 constexpr int kSavesPerCompaction = 100;
 
+// The value at `key` parsed by `parse(text, source)`; nullopt when the key is absent.
+template <typename T, typename Parse>
+Result<std::optional<T>> get_parsed(Client& client, const std::string& key, Parse parse) {
+  auto kv = client.get(key);
+  if (!kv) return kv.error();
+  if (!*kv) return std::optional<T>{};
+  auto value = parse((*kv)->value, "etcd key " + key);
+  if (!value) return value.error();
+  return std::optional<T>(std::move(*value));
+}
+
 }  // namespace
+
+void Compaction::after_write(Client& client, std::int64_t revision) {
+  if (++writes_ >= kSavesPerCompaction && client.compact(revision)) writes_ = 0;  // else retried at the next write
+}
 
 Election::Election(const EtcdOptions& options, std::string advertise)
     : client_(options.endpoints, options.request_timeout),
@@ -98,6 +113,7 @@ void Election::step() {
     } else {
       if (txn->guard && leader_ != txn->guard->value) spdlog::info("etcd election: following {}", txn->guard->value);
       leader_ = txn->guard ? txn->guard->value : "";
+      followed_ = txn->guard ? txn->guard->create_revision : 0;
       return;
     }
     spdlog::info("etcd election: leader as {} (leader key revision {})", advertise_, revision_);
@@ -111,6 +127,7 @@ void Election::step() {
   spdlog::warn("etcd election: the leader key was taken over; no longer the leader");
   revision_ = 0;
   leader_ = *current ? (*current)->value : "";
+  followed_ = *current ? (*current)->create_revision : 0;
 }
 
 bool Election::may_allocate(Clock::time_point now) const {
@@ -130,16 +147,61 @@ std::int64_t Election::revision() const {
   return revision_;
 }
 
+std::int64_t Election::leader_revision() const {
+  std::lock_guard lock(mu_);
+  return revision_ != 0 ? revision_ : followed_;
+}
+
+std::int64_t Election::lease() const {
+  std::lock_guard lock(mu_);
+  return lease_;
+}
+
+EtcdRelay::EtcdRelay(const EtcdOptions& options, const Election& election)
+    : client_(options.endpoints, options.request_timeout),
+      election_(election),
+      nodes_prefix_(options.prefix + "nodes/"),
+      outbox_key_(options.prefix + "allocations") {}
+
+Status EtcdRelay::publish(const std::map<std::string, RelayedNode>& nodes) {
+  const auto lease = election_.lease();
+  if (lease == 0) return Error{"not published: this replica holds no etcd lease yet"};
+  return client_.put(nodes_prefix_ + replica(), to_json(nodes), lease);
+}
+
+Result<std::vector<RelayedReplica>> EtcdRelay::collect() {
+  auto kvs = client_.get_prefix(nodes_prefix_);
+  if (!kvs) return kvs.error();
+  std::vector<RelayedReplica> out;
+  for (const auto& kv : *kvs) {
+    const std::string name = kv.key.substr(nodes_prefix_.size());
+    if (name == replica()) continue;  // published while this replica followed
+    auto nodes = parse_relayed_nodes(kv.value, "etcd key " + kv.key);
+    if (!nodes) return nodes.error();
+    out.push_back({name, kv.mod_revision, std::move(*nodes)});
+  }
+  return out;
+}
+
+Status EtcdRelay::send(const Outbox& outbox) {
+  const auto revision = election_.revision();
+  if (revision == 0) return Error{"not sent: this replica does not hold the leader key"};
+  Outbox fenced = outbox;
+  fenced.leader = revision;
+  auto txn = client_.put_if_created(election_.leader_key(), revision, outbox_key_, to_json(fenced));
+  if (!txn) return txn.error();
+  if (!txn->succeeded) return Error{"not sent: the leader key is no longer ours"};
+  compaction_.after_write(client_, txn->revision);
+  return ok_status();
+}
+
+Result<std::optional<Outbox>> EtcdRelay::receive() { return get_parsed<Outbox>(client_, outbox_key_, parse_outbox); }
+
 EtcdStateStorage::EtcdStateStorage(const EtcdOptions& options, const Election& election)
     : client_(options.endpoints, options.request_timeout), election_(election), state_key_(options.prefix + "state") {}
 
 Result<std::optional<PersistentState>> EtcdStateStorage::load() {
-  auto kv = client_.get(state_key_);
-  if (!kv) return kv.error();
-  if (!*kv) return std::optional<PersistentState>{};
-  auto state = parse_state_json((*kv)->value, "etcd key " + state_key_);
-  if (!state) return state.error();
-  return std::optional<PersistentState>(std::move(*state));
+  return get_parsed<PersistentState>(client_, state_key_, parse_state_json);
 }
 
 Status EtcdStateStorage::save(const PersistentState& state) {
@@ -149,8 +211,7 @@ Status EtcdStateStorage::save(const PersistentState& state) {
   if (!txn) return txn.error();
   if (!txn->succeeded)
     return Error{"not saved: the leader key is no longer ours (now " + (txn->guard ? txn->guard->value : "absent") + ")"};
-  if (++saves_since_compaction_ >= kSavesPerCompaction && client_.compact(txn->revision))
-    saves_since_compaction_ = 0;  // a failed compaction is retried at the next save
+  compaction_.after_write(client_, txn->revision);
   return ok_status();
 }
 

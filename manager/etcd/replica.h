@@ -6,6 +6,7 @@
 // a txn that succeeds only if the key is absent. The holder may allocate only while its last
 // successful keepalive was sent less than safety_fraction x TTL ago; a successor can create the
 // key only after the holder's lease expired, at least a full TTL after that keepalive was sent.
+// Node streams on followers are relayed through etcd (EtcdRelay).
 // Fencing: every save is a txn conditioned on the leader key's create revision being the one
 // this replica created, so a deposed replica's write fails instead of overwriting its
 // successor's state.
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "manager/core/leadership.h"
+#include "manager/core/relay.h"
 #include "manager/core/storage.h"
 #include "manager/etcd/client.h"
 
@@ -50,6 +52,12 @@ class Election : public Leadership {
   std::optional<std::string> leader_elsewhere() const override;
   // The create revision of the leader key while this replica holds it; 0 otherwise.
   std::int64_t revision() const;
+  // The leader key's create revision, whoever holds it, as last seen (0: no leader known).
+  std::int64_t leader_revision() const;
+  std::uint64_t epoch() const override { return static_cast<std::uint64_t>(leader_revision()); }
+  // This replica's lease (0: none granted yet); keys bound to it vanish with the replica.
+  std::int64_t lease() const;
+  const std::string& advertise() const { return advertise_; }
   const std::string& leader_key() const { return leader_key_; }
 
   // One campaign step: grant or keep alive the lease, then win or verify the leader key.
@@ -74,7 +82,38 @@ class Election : public Leadership {
   std::int64_t revision_ = 0;       // of the leader key we hold
   std::optional<Clock::time_point> renewed_;  // when the last successful keepalive was sent
   std::string leader_;              // the leader's address while we follow
+  std::int64_t followed_ = 0;       // the leader key's create revision while we follow
   bool reachable_ = true;           // for logging a lost etcd once
+};
+
+// Compacts etcd's history every so many of the leader's writes (each rewrites a whole value).
+class Compaction {
+ public:
+  void after_write(Client& client, std::int64_t revision);
+
+ private:
+  int writes_ = 0;
+};
+
+// Node streams on followers (manager/core/relay.h) through etcd: each follower publishes its
+// nodes under PREFIX nodes/ADDRESS, bound to its lease; the leader's outbox is PREFIX
+// allocations, written in a txn on the leader key's create revision, as a save is.
+class EtcdRelay : public Relay {
+ public:
+  EtcdRelay(const EtcdOptions& options, const Election& election);
+  const std::string& replica() const override { return election_.advertise(); }
+  Status publish(const std::map<std::string, RelayedNode>& nodes) override;
+  Result<std::vector<RelayedReplica>> collect() override;
+  Status send(const Outbox& outbox) override;
+  Result<std::optional<Outbox>> receive() override;
+  std::int64_t current_leader() const override { return election_.leader_revision(); }
+
+ private:
+  Client client_;
+  const Election& election_;
+  const std::string nodes_prefix_;
+  const std::string outbox_key_;
+  Compaction compaction_;
 };
 
 // The manager's whole state as one JSON document under PREFIX state (the format of the state
@@ -89,7 +128,7 @@ class EtcdStateStorage : public StateStorage {
   Client client_;
   const Election& election_;
   const std::string state_key_;
-  int saves_since_compaction_ = 0;
+  Compaction compaction_;
 };
 
 }  // namespace ebb::manager::etcd

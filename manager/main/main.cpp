@@ -69,10 +69,12 @@ int serve(const std::string& config_file, const std::string& listen) {
   }
   std::unique_ptr<StateStorage> storage;
   std::unique_ptr<etcd::Election> election;
+  std::unique_ptr<etcd::EtcdRelay> relay;
   if (config->etcd) {
     const auto& advertise = config->etcd->advertise.empty() ? config->listen : config->etcd->advertise;
     election = std::make_unique<etcd::Election>(*config->etcd, advertise);
     storage = std::make_unique<etcd::EtcdStateStorage>(*config->etcd, *election);
+    relay = std::make_unique<etcd::EtcdRelay>(*config->etcd, *election);
   } else if (config->state_file) {
     storage = std::make_unique<FileStateStorage>(*config->state_file);
   } else {
@@ -94,7 +96,9 @@ int serve(const std::string& config_file, const std::string& listen) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto server = ManagerServer::start(manager, {config->listen, *credentials});
+  ServerOptions server_options{config->listen, *credentials};
+  server_options.relay = relay.get();
+  auto server = ManagerServer::start(manager, server_options);
   if (!server) return fail(server.error().to_string());
   spdlog::info("ebb-manager listening on {} (port {}, {}), {} groups restored{}", config->listen, (*server)->port(),
                config->transport.plaintext ? "plaintext loopback" : "mutual TLS", manager.groups().size(),

@@ -50,6 +50,7 @@ v1::NodeStatus to_proto(const NodeView& view) {
   n.mutable_labels()->insert(view.info.labels.begin(), view.info.labels.end());
   n.set_connected(view.connected);
   n.set_lease_left_ms(static_cast<std::uint32_t>(view.lease_left.count()));
+  n.set_replica(view.via);
   for (const auto& r : view.reported) {
     auto* u = n.add_reported();
     u->set_group(r.group);

@@ -11,14 +11,19 @@
 // that has not yet acknowledged anything sent in this manager's life may run anything (a
 // previous life's allocation, or no cap at all): until it does, it holds back the increases of
 // its groups elsewhere. Its own first message goes out as it is (there is nothing to compare
-// with), so the hand-over is shrink-first from a node's second allocation on. A group whose
-// share is absent from a message counts as 0, as in the manager's own accounting.
+// with), unless a node that has acknowledged something may still run more than its target in
+// one of the newcomer's groups: then the first message waits for that node's acknowledgement
+// (the newcomer keeps running as it did, without this manager's budget). So the hand-over is
+// shrink-first from a node's second allocation on, and for a node joining a settled cluster
+// from its first. A group whose share is absent from a message counts as 0, as in the
+// manager's own accounting.
 //
 // Pure and single-threaded: the server calls it under its own lock.
 #include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,14 +38,16 @@ class HandOver {
 
   // A round's allocations (connected nodes only) in; the messages to send now out: every
   // decrease at once, increases held at what the node may already run while another node of the
-  // same group has not yet acknowledged its decrease.
+  // same group has not yet acknowledged its decrease (a newcomer's first message waiting
+  // altogether).
   Messages plan(const Messages& targets) {
     for (const auto& [node, target] : targets) {
       nodes_[node].target = target;
       refresh(node);
     }
     Messages out;
-    for (const auto& [node, target] : targets) out[node] = send(node);
+    for (const auto& [node, target] : targets)
+      if (auto msg = send(node)) out[node] = std::move(*msg);
     return out;
   }
 
@@ -78,6 +85,7 @@ class HandOver {
   };
   struct Pending {
     int cpu = 0, memory = 0;  // per group: nodes that may run more than their target
+    int acknowledged = 0;     // of them, nodes that acknowledged something (not newcomers)
   };
   struct Node {
     NodeAllocation target;   // the latest round's allocation for the node
@@ -113,13 +121,14 @@ class HandOver {
     for (const auto& group : groups) {
       const auto* target = find(n.target.groups, group);
       if (!n.known) {
-        if (target) out[group] = {1, 1};  // may run anything until it acknowledges
+        if (target) out[group] = {1, 1, 0};  // may run anything until it acknowledges
         continue;
       }
       const NodeShare b = bound(n, group);
-      const Pending p{b.cpu_cores > (target ? target->cpu_cores : 0) ? 1 : 0,
-                      b.memory_bytes > (target ? target->memory_bytes : 0) ? 1 : 0};
-      if (p.cpu || p.memory) out[group] = p;
+      Pending p{b.cpu_cores > (target ? target->cpu_cores : 0) ? 1 : 0,
+                b.memory_bytes > (target ? target->memory_bytes : 0) ? 1 : 0, 0};
+      p.acknowledged = p.cpu || p.memory ? 1 : 0;
+      if (p.acknowledged) out[group] = p;
     }
     return out;
   }
@@ -131,17 +140,22 @@ class HandOver {
     for (const auto& [group, p] : n.decreasing) {
       pending_[group].cpu -= p.cpu;
       pending_[group].memory -= p.memory;
+      pending_[group].acknowledged -= p.acknowledged;
     }
     for (const auto& [group, p] : next) {
       pending_[group].cpu += p.cpu;
       pending_[group].memory += p.memory;
+      pending_[group].acknowledged += p.acknowledged;
     }
     bool cleared = false;
     for (const auto& [group, p] : n.decreasing) {
       const Pending& total = pending_[group];
-      cleared = cleared || (p.cpu && total.cpu == 0) || (p.memory && total.memory == 0);
+      cleared = cleared || (p.cpu && total.cpu == 0) || (p.memory && total.memory == 0) ||
+                (p.acknowledged && total.acknowledged == 0);
     }
-    std::erase_if(pending_, [](const auto& entry) { return entry.second.cpu == 0 && entry.second.memory == 0; });
+    std::erase_if(pending_, [](const auto& entry) {
+      return entry.second.cpu == 0 && entry.second.memory == 0 && entry.second.acknowledged == 0;
+    });
     n.decreasing = std::move(next);
     return cleared;
   }
@@ -149,9 +163,16 @@ class HandOver {
   // The message for `node` now: its target, with every increase that a pending decrease of the
   // same group and resource would overlap held at the node's bound (a node decreasing a
   // resource is not increasing it, so its own decreases may count). The first message to a node
-  // goes as it is: there is nothing sent to compare with. Recorded as sent.
-  NodeAllocation send(const std::string& node) {
+  // goes as it is (there is nothing sent to compare with), or not at all while an acknowledged
+  // node of one of its groups has a decrease pending. Recorded as sent.
+  std::optional<NodeAllocation> send(const std::string& node) {
     Node& n = nodes_.at(node);
+    if (!n.known && n.sent.empty())
+      for (const auto& share : n.target.groups)
+        if (auto p = pending_.find(share.group); p != pending_.end() && p->second.acknowledged > 0) {
+          held_.insert(node);
+          return std::nullopt;
+        }
     NodeAllocation msg = n.target;
     if (n.known || !n.sent.empty()) {
       for (auto& share : msg.groups) {
@@ -174,8 +195,12 @@ class HandOver {
     Messages out;
     for (const auto& node : std::vector<std::string>(held_.begin(), held_.end())) {
       auto& sent = nodes_.at(node).sent;
+      if (sent.empty()) {  // a newcomer's first message, waiting
+        if (auto msg = send(node)) out[node] = std::move(*msg);
+        continue;
+      }
       const auto before = sent.back().shares;
-      NodeAllocation msg = send(node);
+      NodeAllocation msg = *send(node);
       if (msg.groups == before) {
         sent.pop_back();  // still held: nothing new to send
         refresh(node);

@@ -1,5 +1,6 @@
 #include "manager/service/server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -86,7 +87,21 @@ struct ManagerServer::Impl : pb::ManagerService::CallbackService {
   std::optional<pb::AllocationRound> last_round;
   HandOver handover;
 
-  Impl(Manager& m, std::chrono::milliseconds p) : manager(m), poll(p) {}
+  // Relaying (replicas only). Round loop thread, except the leader's outbox (under mu).
+  Relay* relay = nullptr;
+  std::chrono::milliseconds relay_interval{}, relay_heartbeat{};
+  bool relay_leading = false;
+  Clock::time_point relay_last{}, published_at{};
+  std::optional<std::map<std::string, RelayedNode>> published;
+  std::optional<std::string> relay_error;
+  Outbox outbox;  // leader: the latest message for each node on another replica
+  bool outbox_dirty = false;
+  std::uint64_t outbox_seq = 0;
+  std::set<std::string> refused_before;  // node ids warned about once
+  std::map<std::string, RelayedSent> relayed;  // follower: what each of its nodes was sent
+
+  Impl(Manager& m, const ServerOptions& o)
+      : manager(m), poll(o.poll), relay(o.relay), relay_interval(o.relay_interval), relay_heartbeat(o.relay_heartbeat) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx, const pb::RegisterRequest* req,
                                      pb::RegisterResponse* resp) override;
@@ -105,6 +120,12 @@ struct ManagerServer::Impl : pb::ManagerService::CallbackService {
                                           pb::SetClusterCapResponse* resp) override;
 
   void run_rounds();
+  void sync_leadership();
+  void exchange(Clock::time_point now);
+  void lead_relayed(Clock::time_point now);
+  void follow_relayed(Clock::time_point now);
+  void flush_outbox(Clock::time_point now);
+  void relay_failed(const Status& s);
   void publish(const RoundResult& result);
   void send_locked(const HandOver::Messages& messages);
   void node_applied(const std::string& node, std::uint64_t round);
@@ -128,6 +149,14 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
     if (const auto* m = writer_.offer(std::move(msg))) StartWrite(m);
   }
 
+  // Ends the stream from the round loop, under impl_.mu, once removed from impl_.streams (so
+  // it is not deleted meanwhile).
+  void refuse(grpc::Status status) {
+    if (finished_.exchange(true)) return;
+    impl_.manager.close_stream(node_, session_, Clock::now());
+    Finish(std::move(status));
+  }
+
   void OnReadDone(bool ok) override {
     if (!ok) return end(grpc::Status::OK);
     const auto now = Clock::now();
@@ -140,7 +169,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
       std::lock_guard lock(impl_.mu);
       impl_.streams[node_] = this;
     }
-    auto shift = impl_.manager.report(node_, session_, from_proto(in_.groups()), now);
+    auto shift = impl_.manager.report(node_, session_, from_proto(in_.groups()), now, in_.applied_round());
     if (!shift) return end({grpc::StatusCode::FAILED_PRECONDITION, shift.error().message});
     if (*shift) impl_.wake.notify_one();
     if (in_.applied_round() > 0) impl_.node_applied(node_, in_.applied_round());
@@ -165,6 +194,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
     if (auto it = impl_.streams.find(node_); it != impl_.streams.end() && it->second == this) impl_.streams.erase(it);
   }
   void end(grpc::Status status) {
+    if (finished_.exchange(true)) return;
     if (!node_.empty()) impl_.manager.close_stream(node_, session_, Clock::now());
     detach();
     Finish(std::move(status));
@@ -176,6 +206,7 @@ class NodeStream : public grpc::ServerBidiReactor<pb::NodeReport, pb::NodeAlloca
   std::string node_;
   std::uint64_t session_ = 0;
   LatestOnly<pb::NodeAllocation> writer_;
+  std::atomic<bool> finished_{false};
 };
 
 class Watcher : public grpc::ServerWriteReactor<pb::AllocationRound> {
@@ -306,8 +337,129 @@ void ManagerServer::Impl::publish(const RoundResult& result) {
 }
 
 void ManagerServer::Impl::send_locked(const HandOver::Messages& messages) {
-  for (const auto& [node, alloc] : messages)
+  for (const auto& [node, alloc] : messages) {
+    if (auto it = streams.find(node); it != streams.end()) {
+      it->second->send(to_proto(alloc));
+    } else if (relay && relay_leading) {  // a node on another replica, or gone
+      outbox.nodes[node] = {"", ++outbox_seq, alloc};
+      outbox_dirty = true;
+    }
+  }
+}
+
+void ManagerServer::Impl::relay_failed(const Status& s) {
+  if (s) {
+    if (std::exchange(relay_error, std::nullopt)) spdlog::info("relay: working again");
+    return;
+  }
+  if (relay_error != s.error().message) spdlog::warn("relay: {}", s.error().to_string());
+  relay_error = s.error().message;
+}
+
+// On a change of leadership the hand-over starts over: what the nodes were sent in another life
+// is unknown to it, so it holds their groups' increases until they acknowledge. Checked before
+// relaying and before a round is planned, so that no round of a new leader is planned by the
+// hand-over of its follower days (and then forgotten).
+void ManagerServer::Impl::sync_leadership() {
+  const bool leads = manager.leads();
+  if (leads == relay_leading) return;
+  {
+    std::lock_guard lock(mu);
+    relay_leading = leads;
+    handover = HandOver{};
+    outbox = {};
+    outbox_dirty = false;
+    relayed.clear();
+  }
+  published.reset();
+  // Our nodes are the leader's own now: nothing of ours to relay.
+  if (leads) relay_failed(relay->publish({}));
+}
+
+void ManagerServer::Impl::exchange(Clock::time_point now) {
+  sync_leadership();
+  const bool leads = relay_leading;
+  if (now - relay_last < relay_interval) return;
+  relay_last = now;
+  if (leads) lead_relayed(now);
+  else follow_relayed(now);
+}
+
+void ManagerServer::Impl::lead_relayed(Clock::time_point now) {
+  auto replicas = relay->collect();
+  if (!replicas) return relay_failed(replicas.error());
+  auto update = manager.relayed(*replicas, now);
+  if (update.shift) wake.notify_one();
+  std::lock_guard lock(mu);
+  for (const auto& [node, round] : update.applied) send_locked(handover.applied(node, round));
+  if (update.refused != outbox.refused) {
+    for (const auto& [node, via] : update.refused)
+      if (!outbox.refused.count(node))
+        spdlog::log(refused_before.insert(node).second ? spdlog::level::warn : spdlog::level::debug,
+                    "node {}: refused through {}: the id is connected elsewhere", node, via);
+    outbox.refused = std::move(update.refused);
+    outbox_dirty = true;
+  }
+}
+
+// The leader's messages for the nodes relayed now; stored only within the leader's margin.
+void ManagerServer::Impl::flush_outbox(Clock::time_point now) {
+  const auto via = manager.relayed_via(now);
+  Outbox copy;
+  {
+    std::lock_guard lock(mu);
+    if (!relay_leading || !outbox_dirty) return;
+    std::erase_if(outbox.nodes, [&](const auto& entry) { return !via.count(entry.first); });
+    for (auto& [node, message] : outbox.nodes) message.via = via.at(node);
+    copy = outbox;
+    outbox_dirty = false;
+  }
+  if (!manager.may_allocate(Clock::now())) return;
+  if (auto s = relay->send(copy); !s) {
+    relay_failed(s);
+    std::lock_guard lock(mu);
+    outbox_dirty = true;
+  }
+}
+
+void ManagerServer::Impl::follow_relayed(Clock::time_point now) {
+  auto here = manager.streaming_here(now);
+  const auto leader = relay->current_leader();
+  {
+    // An acknowledgement counts only for a round this replica relayed from the current leader.
+    std::lock_guard lock(mu);
+    for (auto& [id, node] : here) {
+      auto it = relayed.find(id);
+      const bool ours = it != relayed.end() && it->second.leader == leader &&
+                        std::find(it->second.rounds.begin(), it->second.rounds.end(), node.applied_round) !=
+                            it->second.rounds.end();
+      if (!ours) node.applied_round = 0;
+    }
+  }
+  const bool none = here.empty();
+  if (here != published || (!none && now - published_at >= relay_heartbeat)) {
+    const auto s = relay->publish(here);
+    relay_failed(s);
+    if (s) {
+      published = std::move(here);
+      published_at = now;
+    }
+  }
+  if (none) return;  // nobody to send anything to
+  auto inbox = relay->receive();
+  if (!inbox) return relay_failed(inbox.error());
+  if (!*inbox) return;
+  std::lock_guard lock(mu);
+  auto todo = to_relay(**inbox, leader, relay->replica(), relayed);
+  for (const auto& [node, alloc] : todo.send)
     if (auto it = streams.find(node); it != streams.end()) it->second->send(to_proto(alloc));
+  for (const auto& node : todo.refuse) {
+    auto it = streams.find(node);
+    if (it == streams.end()) continue;
+    NodeStream* stream = it->second;
+    streams.erase(it);
+    stream->refuse({grpc::StatusCode::ALREADY_EXISTS, "node id " + node + " is already connected to another manager replica"});
+  }
 }
 
 void ManagerServer::Impl::node_applied(const std::string& node, std::uint64_t round) {
@@ -321,11 +473,14 @@ void ManagerServer::Impl::run_rounds() {
     wake.wait_for(lock, poll);
     if (stopping) break;
     lock.unlock();
+    if (relay) exchange(Clock::now());
     if (auto result = manager.maybe_round(Clock::now())) {
       for (const auto& node : result->expired) spdlog::info("node {}: lease over, its share is redistributed", node);
       if (auto e = manager.take_error()) spdlog::error("manager: {}", e->to_string());
+      if (relay) sync_leadership();
       publish(*result);
     }
+    if (relay) flush_outbox(Clock::now());
     lock.lock();
   }
 }
@@ -333,7 +488,7 @@ void ManagerServer::Impl::run_rounds() {
 ManagerServer::ManagerServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<ManagerServer>> ManagerServer::start(Manager& manager, const ServerOptions& options) {
-  auto impl = std::make_unique<Impl>(manager, options.poll);
+  auto impl = std::make_unique<Impl>(manager, options);
   grpc::ServerBuilder builder;
   if (!options.credentials) return Error{"ebb-manager: no server credentials"};
   builder.AddListeningPort(options.listen, options.credentials, &impl->port);

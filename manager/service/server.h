@@ -2,7 +2,9 @@
 // ebb-manager's gRPC front: the ManagerService handlers (callback API, so a thousand node
 // streams do not need a thousand threads) as thin translations to manager::Manager, plus the
 // round loop thread that runs due rounds and pushes their results to the node streams and the
-// WatchAllocations watchers.
+// WatchAllocations watchers. A replica's round loop also relays: as the leader it takes in the
+// nodes streaming to followers and stores their messages; as a follower it publishes its nodes
+// and sends them the leader's messages.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "daemon/common/error.h"
 #include "manager/core/manager.h"
+#include "manager/core/relay.h"
 
 namespace ebb::manager {
 
@@ -18,6 +21,10 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:0";
   std::shared_ptr<grpc::ServerCredentials> credentials;
   std::chrono::milliseconds poll{20};  // how often the round loop checks whether a round is due
+  // Replicas: node streams on followers (manager/core/relay.h); null for a single manager.
+  Relay* relay = nullptr;
+  std::chrono::milliseconds relay_interval{100};   // how often reports and messages are exchanged
+  std::chrono::milliseconds relay_heartbeat{500};  // a follower publishes at least this often
 };
 
 class ManagerServer {

@@ -12,92 +12,21 @@
 #include <thread>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "daemon/manager_client/manager_link.h"
 #include "manager/service/client.h"
 #include "manager/service/handover.h"
 #include "manager/service/server.h"
+#include "tests/manager/fake_node.h"
 
 using namespace ebb;
 using namespace ebb::manager;
 using namespace ebb::manager_client;
+using namespace ebb::manager::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A node whose demand the test sets; budgets are recorded as applied. Touched only on the io
-// thread (by the link) and read by the test through snapshots taken on that thread.
-class FakeNode : public LocalNode {
- public:
-  std::map<std::string, ebb::control::Engine::GroupDemand> demand;
-  std::map<std::string, double> budgets;
-  std::map<std::string, std::optional<std::uint64_t>> memory_budgets;
-  std::optional<double> node_budget;
-  std::map<std::string, ebb::control::Engine::GroupDemand> group_demand() const override { return demand; }
-  void set_group_budget(const std::string& g, std::optional<ebb::control::Engine::GroupBudget> budget) override {
-    if (budget && budget->cpu_cores) budgets[g] = *budget->cpu_cores;
-    else budgets.erase(g);
-    if (budget) memory_budgets[g] = budget->memory_bytes;
-    else memory_budgets.erase(g);
-  }
-  void set_node_budget(std::optional<double> cores) override { node_budget = cores; }
-};
-
-// One io thread for every fake node, as ebbd has one for its Engine.
-struct IoThread {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-  std::thread thread{[this] { io.run(); }};
-  ~IoThread() {
-    work.reset();
-    io.stop();
-    thread.join();
-  }
-  // Runs fn on the io thread and waits for it.
-  template <typename Fn>
-  auto on_io(Fn fn) {
-    std::promise<decltype(fn())> done;
-    boost::asio::post(io, [&] { done.set_value(fn()); });
-    return done.get_future().get();
-  }
-};
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
-
-ManagerOptions fast_options() {
-  ManagerOptions o;
-  o.lease = 1500ms;
-  o.round_interval = 200ms;
-  o.report_interval = 100ms;
-  o.silence = 1s;
-  o.allocation.hysteresis_cpu_cores = 0;
-  o.allocation.hysteresis_fraction = 0;
-  return o;
-}
-
-ManagerLinkOptions link_options(const std::string& id, int port, Transport transport = {{}, true}) {
-  ManagerLinkOptions o;
-  o.manager = "127.0.0.1:" + std::to_string(port);
-  o.node_id = id;
-  o.transport = std::move(transport);
-  o.cpu_cores = 8;
-  o.memory_bytes = 16ull << 30;
-  o.backoff_min = 50ms;
-  o.backoff_max = 200ms;
-  return o;
-}
 
 v1::Group group_msg(const std::string& name, double cpus, std::uint64_t memory = 8ull << 30) {
   v1::Group g;
@@ -297,19 +226,6 @@ TEST_CASE("a node that loses the manager keeps its allocation for the lease, the
 
 namespace {
 
-struct Pki {
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("ebb-manager-pki-" + std::to_string(::getpid()));
-  Pki() {
-    const std::string cmd = "bash " EBB_MAKE_CERTS " " + dir.string() + " --nodes a b";
-    REQUIRE(std::system(cmd.c_str()) == 0);
-  }
-  ~Pki() { std::filesystem::remove_all(dir); }
-  TlsFiles files(const std::string& name, const std::string& ca = "ca") const {
-    return {dir / (name + ".pem"), dir / (name + ".key"), dir / (ca + ".pem")};
-  }
-};
-
 // A manager serving mutual TLS with the test PKI on a loopback port.
 struct TlsServer {
   Pki pki;
@@ -486,6 +402,28 @@ TEST_CASE("shrink-first hand-over: a newcomer holds its group's increases until 
   released = h.forget("b");
   REQUIRE(released.count("a"));
   CHECK(released.at("a").groups.at(0).cpu_cores == 4);
+}
+
+TEST_CASE("shrink-first hand-over: a newcomer's first message waits while a node of its group has a decrease to acknowledge") {
+  HandOver h;
+  h.plan({{"a", web_share(1, 4, 0)}, {"b", web_share(1, 2, 0)}});
+  h.applied("a", 1);
+  h.applied("b", 1);
+  // c joins (it ran without a budget until now) as a gives a core up.
+  auto out = h.plan({{"a", web_share(2, 3, 0)}, {"b", web_share(2, 2, 0)}, {"c", web_share(2, 1, 0)}});
+  CHECK(out.at("a").groups.at(0).cpu_cores == 3);
+  CHECK_FALSE(out.count("c"));
+  CHECK(h.held().count("c"));
+  CHECK(h.applied("b", 2).empty());  // b decreased nothing
+  auto released = h.applied("a", 2);
+  REQUIRE(released.count("c"));
+  CHECK(released.at("c").groups.at(0).cpu_cores == 1);
+  CHECK(released.at("c").round == 2);
+  CHECK(h.held().empty());
+  // A newcomer in a settled cluster goes out at once.
+  h.applied("c", 2);
+  out = h.plan({{"a", web_share(3, 3, 0)}, {"b", web_share(3, 2, 0)}, {"c", web_share(3, 1, 0)}, {"d", web_share(3, 1, 0)}});
+  CHECK(out.at("d").groups.at(0).cpu_cores == 1);
 }
 
 TEST_CASE("shrink-first hand-over: the limits in force never sum above the budget, whatever the order of applying") {
