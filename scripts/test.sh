@@ -125,7 +125,7 @@ if ((unit && sanitizers)); then
   # Debian's gRPC left no leak reports). cli and manager service are not yet: cli_tests would
   # build ebbd and ebbctl a second time, and neither has been seen passing under ASan yet.
   sanitizer_stage "ASan+UBSan" build-asan address,undefined \
-    '(common|cgroup|discovery|policy|learner|arbitration|probes|config|control|sim|manager_allocation|manager_core|api)_tests|fuzz_[a-z_]+'
+    '(common|cgroup|discovery|policy|learner|arbitration|probes|config|control|sim|manager_allocation|manager_core|api|cli)_tests|fuzz_[a-z_]+|ebbd|ebbctl'
   # TSan only where unit tests run threads of our own: the event loop (control). The other
   # tests are single-threaded, and building them a third time would cost CI more time than it
   # has (docs/fuzzing.md, "CI time"). The gRPC tests (api, manager service) are left out:

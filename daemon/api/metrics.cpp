@@ -1,6 +1,12 @@
 #include "daemon/api/metrics.h"
 
 #include <httplib.h>
+#include <malloc.h>
+#if defined(__SANITIZE_ADDRESS__)
+// From the sanitizer runtime (sanitizer/allocator_interface.h, which GCC does not install).
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
+extern "C" std::size_t __sanitizer_get_free_bytes();
+#endif
 
 #include <cmath>
 #include <sstream>
@@ -190,6 +196,19 @@ std::string MetricsCollector::render(const control::Engine& engine, const NodeIn
   e.sample("ebbd_event_subscribers", {}, double(extra.event_subscribers));
   e.family("ebbd_event_streams_dropped_total", "counter", "WatchEvents streams dropped for falling behind");
   e.sample("ebbd_event_streams_dropped_total", {}, double(extra.event_streams_dropped));
+  // What RssAnon cannot tell apart: memory the program holds, and memory glibc's malloc keeps
+  // free in its arenas after the program gave it back (docs/operations.md, "Memory under churn").
+  // Under ASan malloc is ASan's, and mallinfo2() would describe an unused glibc heap.
+#if defined(__SANITIZE_ADDRESS__)
+  const double in_use = double(__sanitizer_get_current_allocated_bytes()), kept = double(__sanitizer_get_free_bytes());
+#else
+  const auto heap = ::mallinfo2();
+  const double in_use = double(heap.uordblks + heap.hblkhd), kept = double(heap.fordblks);
+#endif
+  e.family("ebbd_heap_in_use_bytes", "gauge", "heap allocated and not yet freed, all arenas and mmapped blocks (mallinfo2)");
+  e.sample("ebbd_heap_in_use_bytes", {}, in_use);
+  e.family("ebbd_heap_free_bytes", "gauge", "heap freed but kept by the allocator, not returned to the kernel (mallinfo2)");
+  e.sample("ebbd_heap_free_bytes", {}, kept);
   return e.text();
 }
 

@@ -75,7 +75,7 @@ void Engine::rescan() {
     spdlog::error("cannot scan cgroups: {}", found.error().to_string());
     return;
   }
-  std::set<std::string> present;
+  std::set<std::string> present, still_unmanageable;
   for (const auto& candidate : *found) {
     if (!candidate.manageable) {
       if (!unmanageable_.count(candidate.path)) {
@@ -83,9 +83,9 @@ void Engine::rescan() {
         notify([&](EngineListener& l) { l.on_unmanageable(candidate.path, candidate.unmanageable_reason); });
       }
       unmanageable_[candidate.path] = candidate.unmanageable_reason;
+      still_unmanageable.insert(candidate.path);
       continue;
     }
-    unmanageable_.erase(candidate.path);
     present.insert(candidate.path);
     auto it = containers_.find(candidate.path);
     if (it != containers_.end() && it->second.id != candidate.id) {
@@ -94,6 +94,9 @@ void Engine::rescan() {
     }
     if (it == containers_.end()) adopt(candidate);
   }
+  // Gone, deselected or manageable now: a cgroup later found unmanageable at that path is new and
+  // is reported again.
+  std::erase_if(unmanageable_, [&](const auto& entry) { return !still_unmanageable.count(entry.first); });
   for (auto it = containers_.begin(); it != containers_.end();) {
     auto next = std::next(it);
     if (!present.count(it->first)) {

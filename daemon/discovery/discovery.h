@@ -54,6 +54,8 @@ class TreeWatcher {
   ~TreeWatcher();
   int fd() const { return fd_; }
   bool drain();
+  // Directories watched now: those of the tree, none that was removed or moved away.
+  std::size_t watches() const;
 
  private:
   TreeWatcher(std::filesystem::path root, int fd);

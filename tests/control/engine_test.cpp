@@ -219,6 +219,21 @@ TEST_CASE_METHOD(EngineFixture, "a cgroup whose parent does not delegate memory 
   CHECK_THAT(engine->unmanageable().at("ebb.slice/web"), Catch::Contains("memory"));
 }
 
+TEST_CASE_METHOD(EngineFixture, "an unmanageable cgroup is forgotten when it goes away or becomes manageable") {
+  tree.write("ebb.slice/cgroup.subtree_control", "cpu\n");
+  auto engine = make_engine();
+  engine->rescan();
+  REQUIRE(engine->unmanageable().size() == 2);
+  tree.remove_cgroup("ebb.slice/idle");
+  engine->rescan();
+  CHECK(engine->unmanageable().size() == 1);
+  CHECK_FALSE(engine->unmanageable().count("ebb.slice/idle"));
+  tree.write("ebb.slice/cgroup.subtree_control", "cpu memory\n");
+  engine->rescan();
+  CHECK(engine->unmanageable().empty());
+  CHECK(engine->containers().count("ebb.slice/web"));
+}
+
 TEST_CASE_METHOD(EngineFixture, "starvation events trigger a decision at once, rate-limited per container") {
   auto engine = make_engine();
   engine->rescan();

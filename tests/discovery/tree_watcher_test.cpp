@@ -61,6 +61,30 @@ TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher follows a renamed directory") {
   CHECK(changed_after_wait(*watcher));
 }
 
+TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher forgets the watches of removed and moved-away directories") {
+  add_cgroup("ebb.slice");
+  const auto outside = root().parent_path() / (root().filename().string() + "-outside");
+  std::filesystem::create_directories(outside);
+  auto watcher = open_watcher(root());
+  const auto watched = watcher->watches();  // the root and ebb.slice
+  CHECK(watched == 2);
+  for (int round = 0; round < 3; ++round) {
+    add_cgroup("ebb.slice/a");
+    add_cgroup("ebb.slice/b/nested");
+    CHECK(changed_after_wait(*watcher));
+    CHECK(watcher->watches() == watched + 3);
+    remove_cgroup("ebb.slice/a");
+    // Moved out of the tree: the kernel keeps the watch on the directory (no IN_IGNORED).
+    std::filesystem::rename(root() / "ebb.slice/b", outside / "b");
+    CHECK(changed_after_wait(*watcher));
+    CHECK(watcher->watches() == watched);
+    std::filesystem::remove_all(outside / "b");
+    // Nothing from outside the tree is reported.
+    CHECK_FALSE(changed_after_wait(*watcher));
+  }
+  std::filesystem::remove_all(outside);
+}
+
 TEST_CASE("TreeWatcher reports an event queue overflow as a change and rewatches") {
   std::ifstream limit_file("/proc/sys/fs/inotify/max_queued_events");
   long limit = 0;
