@@ -21,16 +21,7 @@ cleanup() {
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: one PASS or FAIL line
-  local name=$1; shift
-  if "$@" >"$work/out" 2>&1; then
-    echo "PASS: $name"; passed=$((passed + 1))
-  else
-    echo "FAIL: $name"; sed 's/^/  /' "$work/out" | tail -20; failed=$((failed + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
 
 if [[ ! -f $base/.complete ]]; then

@@ -8,16 +8,7 @@ set -uo pipefail
 build=$(cd "${1:?usage: verify.sh BUILD_DIR}" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: one PASS or FAIL line
-  local name=$1; shift
-  if "$@" >"$work/out" 2>&1; then
-    echo "PASS: $name"; passed=$((passed + 1))
-  else
-    echo "FAIL: $name"; sed 's/^/  /' "$work/out" | head -20; failed=$((failed + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 cpack_out=$(cd "$build" && cpack -G DEB -B "$work/pkg" 2>&1) || { echo "FAIL: cpack"; echo "$cpack_out"; echo "0 passed, 1 failed"; exit 1; }
 deb=$(find "$work/pkg" -maxdepth 1 -name 'ebb_*.deb' | head -1)
