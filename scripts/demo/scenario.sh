@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The demo's scenario, run as root where cgroup v2 with cpu and memory is mounted at
 # /sys/fs/cgroup (the host or the VM). Usage: scenario.sh SECONDS_PER_PHASE
+# EBB_DEMO_KEEP=DIR (default: $EBB_VM_OUT, the VM's results share) keeps both phases' tables
+# (demo-static.tsv, demo-ebbd.tsv: workload, cpu limit, used, slack, throttled s and %, memory
+# headroom, peak, OOM kills) and ebbd's log there; EBB_BIN picks the binaries.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin=$repo/build/bin
+bin=${EBB_BIN:-$repo/build/bin}
 seconds=${1:-15}
 CG=/sys/fs/cgroup
 slice=$CG/ebb-demo.slice
@@ -18,10 +21,15 @@ static_limits() {
   echo "50000 100000" >"$slice/grower/cpu.max"; echo $((200 << 20)) >"$slice/grower/memory.max"
 }
 
-start_workloads() {
+# The cgroups exist with their static limits before anything runs in them, as a container's
+# cgroup does before its process starts; ebbd, in phase 2, manages them from then on.
+make_cgroups() {
   local cg
   for cg in "${workloads[@]}"; do mkdir -p "$slice/$cg"; done
   static_limits
+}
+
+launch_workloads() {
   launch() {
     local cg=$1; shift
     sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$slice/$cg" "$@" >/dev/null 2>&1 &
@@ -55,23 +63,31 @@ echo "+cpu +memory" >"$slice/cgroup.subtree_control"
 meter() { "$bin/ebb-meter" --seconds "$seconds" "${workloads[@]/#/ebb-demo.slice/}"; }
 
 echo "phase 1: static limits for ${seconds}s"
-start_workloads
+make_cgroups
+launch_workloads
 meter >"$work/static.tsv"
 stop_workloads
 
 echo "phase 2: ebbd for ${seconds}s (starting from the same static limits)"
-start_workloads
+make_cgroups
 "$bin/ebbd" --select 'ebb-demo.slice/*' --state-dir "$work/state" --tick 200ms --log-level debug >"$work/ebbd.log" 2>&1 &
 ebbd_pid=$!
-# Loading the eBPF probes takes a few seconds under software emulation: measure from adoption.
+# Loading the eBPF probes takes a few seconds under software emulation. Had the workloads
+# started first, the grower would have been OOM-killed under its static memory.max before ebbd
+# took over: they start once ebbd has adopted their cgroups.
 for _ in $(seq 300); do
   [[ $(grep -c "adopted" "$work/ebbd.log") -ge ${#workloads[@]} ]] && break
   sleep 0.1
 done
+launch_workloads
 meter >"$work/ebbd.tsv"
 kill -TERM "$ebbd_pid"; wait "$ebbd_pid" || true
 ebbd_pid=
-[[ -n ${EBB_VM_OUT:-} ]] && cp "$work/ebbd.log" "$EBB_VM_OUT/demo-ebbd.log"
+keep=${EBB_DEMO_KEEP:-${EBB_VM_OUT:-}}
+if [[ -n $keep ]]; then
+  mkdir -p "$keep"
+  for f in static.tsv ebbd.tsv ebbd.log; do cp "$work/$f" "$keep/demo-$f"; done
+fi
 
 echo
 printf '%-8s %-7s %10s %10s %10s %10s %10s %12s %9s %5s\n' workload limits "cpu limit" "cpu used" "cpu slack" \
