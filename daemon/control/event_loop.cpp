@@ -22,6 +22,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+// Inotify buffers read per wakeup of the loop: up to ~2,000 creations or removals before the
+// loop's other work gets its turn.
+constexpr std::size_t kTreeReadsPerWakeup = 4;
+
 // PSI triggers on each managed cgroup's cpu and memory pressure: the event source when the eBPF
 // probes are not loaded. A stall of 50 ms within 500 ms (10%) calls for a decision at once.
 class PressureTriggers final : public EngineListener {
@@ -117,6 +121,7 @@ struct EventLoop::Impl {
   std::optional<asio::posix::stream_descriptor> probe_events;
   std::chrono::steady_clock::time_point next_tick;
   bool notified_ready = false;
+  bool rescan_posted = false;
   bool watchdog = false;
   std::optional<Error> failure;
   std::optional<PressureTriggers> pressure;
@@ -177,7 +182,15 @@ struct EventLoop::Impl {
   void wait_tree() {
     tree_events->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
       if (ec) return;
-      if (watcher->drain()) engine.rescan();
+      // A bounded drain, and one rescan for all the drains before it ran: under a flood of
+      // cgroup creations the loop still ticks, answers the API and serves scrapes in between.
+      if (watcher->drain(kTreeReadsPerWakeup) && !rescan_posted) {
+        rescan_posted = true;
+        asio::post(io, [this] {
+          rescan_posted = false;
+          engine.rescan();
+        });
+      }
       wait_tree();
     });
   }

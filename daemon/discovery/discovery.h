@@ -2,7 +2,9 @@
 // Which cgroups ebbd manages: glob selectors over paths relative to the cgroup root, a tree
 // scan, human names for systemd units, Docker, containerd and Kubernetes, and an inotify watch
 // that says when the tree changed.
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,7 +55,10 @@ class TreeWatcher {
   static Result<std::unique_ptr<TreeWatcher>> open(const std::filesystem::path& root);
   ~TreeWatcher();
   int fd() const { return fd_; }
-  bool drain();
+  // Reads at most max_reads buffers of events (16 KiB each, a few hundred events). An event
+  // loop passes a small bound: cgroups created faster than their events are handled would
+  // otherwise keep it here for good. What is left stays pending and the fd readable.
+  bool drain(std::size_t max_reads = std::numeric_limits<std::size_t>::max());
   // Directories watched now: those of the tree, none that was removed or moved away.
   std::size_t watches() const;
 

@@ -108,10 +108,10 @@ void TreeWatcher::watch_recursively(const std::filesystem::path& dir) {
 
 std::size_t TreeWatcher::watches() const { return watches_->dirs.size(); }
 
-bool TreeWatcher::drain() {
+bool TreeWatcher::drain(std::size_t max_reads) {
   bool changed = false;
   alignas(inotify_event) char buffer[16 * 1024];
-  for (;;) {
+  for (std::size_t reads = 0; reads < max_reads; ++reads) {
     const ssize_t n = ::read(fd_, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // EAGAIN: nothing more pending

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 
 #include <fstream>
 #include <string>
@@ -83,6 +84,22 @@ TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher forgets the watches of removed and
     CHECK_FALSE(changed_after_wait(*watcher));
   }
   std::filesystem::remove_all(outside);
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "TreeWatcher's bounded drain leaves the rest of a flood pending") {
+  auto watcher = open_watcher(root());
+  // 2,000 events, about 64 KiB: several of drain's 16 KiB reads.
+  const auto churn = root() / "churn";
+  for (int i = 0; i < 1000; ++i) {
+    std::filesystem::create_directory(churn);
+    std::filesystem::remove(churn);
+  }
+  CHECK(watcher->drain(1));
+  pollfd pfd{watcher->fd(), POLLIN, 0};
+  CHECK(::poll(&pfd, 1, 0) == 1);  // still readable: the loop is woken again for the rest
+  CHECK(watcher->drain());
+  CHECK(::poll(&pfd, 1, 0) == 0);
+  CHECK_FALSE(watcher->drain());
 }
 
 TEST_CASE("TreeWatcher reports an event queue overflow as a change and rewatches") {

@@ -82,6 +82,12 @@ else
   echo "SKIP: churn rate: only ${made:-0} cgroups in ${seconds} s (target $((rate * seconds))): this VM is too slow to show 200/s"
 fi
 check "ebbd survived the churn" kill -0 "$ebbd_pid"
+# The loop must keep serving while it drains the flood of inotify events: every scrape during
+# the churn answered (an empty sample is a scrape that failed or timed out after 10 s).
+scrapes=${#use[@]} answered=0
+for u in "${use[@]}"; do [[ -n $u ]] && answered=$((answered + 1)); done
+check "metrics answered during the churn: ${answered} of ${scrapes} scrapes" test "$answered" -eq "$scrapes"
+echo "adopted during the run: $(grep -c 'adopted .*ebb.slice/churn-' "$log") churn cgroups"
 # Flat: ebbd's heap in use after the churn (every churn cgroup dropped) against before it, both
 # with only busy managed. Allowed: 256 kB of warm-up (caches that fill once: on a fake tree the
 # heap rose ~0.2 MB over the first 2,000 cgroups, then stayed within +-40 kB for 6,000 more) and
