@@ -37,13 +37,14 @@ class BurstProcess {
     if (params_.amplitude <= 0) return;
     double left = left_s_;
     bool on = on_;
+    const float on_multiplier = static_cast<float>(on_multiplier_), off_multiplier = static_cast<float>(off_multiplier_);
     for (float& v : values) {
       left -= dt_s;
       if (left <= 0) {
         on = !on;
         left = rng_.exponential(on ? params_.mean_s : off_mean_s_);
       }
-      v *= static_cast<float>(on ? on_multiplier_ : off_multiplier_);
+      v *= on ? on_multiplier : off_multiplier;
     }
     left_s_ = left;
     on_ = on;
