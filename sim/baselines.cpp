@@ -50,12 +50,19 @@ StaticController::StaticController(const policy::ControllerParams& params, const
 
 Decision StaticController::decide(const Observation&) { return {limits_, "static", "fixed from the trace", {}}; }
 
-Decision OracleController::decide(const Observation&) {
+Decision OracleController::decide(const Observation& o) {
   Decision d;
-  d.source = "oracle";
-  d.limits.cpu_cores = cpu_ == Cpu::peak ? next_.peak_cores() : next_.unthrottled_cores();
-  d.limits.memory_max_bytes = next_.memory_bytes();
+  decide_into(o, d);
   return d;
+}
+
+void OracleController::decide_into(const Observation&, Decision& out) {
+  policy::assign_text(out.source, "oracle");
+  out.reason.clear();
+  out.predicted_cpu_cores.reset();
+  out.limits.cpu_cores = cpu_ == Cpu::peak ? next_.peak_cores() : next_.unthrottled_cores();
+  out.limits.memory_high_bytes.reset();
+  out.limits.memory_max_bytes = next_.memory_bytes();
 }
 
 VpaController::VpaController(const policy::ControllerParams& params, double compression, const VpaParams& p)

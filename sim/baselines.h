@@ -38,6 +38,7 @@ class OracleController final : public policy::ContainerController {
   enum class Cpu { peak, cfs };
   OracleController(const NextTick& next, Cpu cpu) : next_(next), cpu_(cpu) {}
   policy::Decision decide(const policy::Observation& observation) override;
+  void decide_into(const policy::Observation& observation, policy::Decision& out) override;
   std::string name() const override { return cpu_ == Cpu::peak ? "oracle" : "oracle-cfs"; }
 
  private:

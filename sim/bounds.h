@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 
 #include "sim/random.h"
 #include "sim/workload.h"
@@ -30,6 +31,23 @@ class BurstProcess {
       left_s_ = rng_.exponential(on_ ? params_.mean_s : off_mean_s_);
     }
     return on_ ? on_multiplier_ : off_multiplier_;
+  }
+  // Multiplies each value by step(dt_s) in turn, with the state in registers.
+  void scale(std::span<float> values, double dt_s = kSubstepS) {
+    if (params_.amplitude <= 0) return;
+    double left = left_s_;
+    bool on = on_;
+    const float on_multiplier = static_cast<float>(on_multiplier_), off_multiplier = static_cast<float>(off_multiplier_);
+    for (float& v : values) {
+      left -= dt_s;
+      if (left <= 0) {
+        on = !on;
+        left = rng_.exponential(on ? params_.mean_s : off_mean_s_);
+      }
+      v *= on ? on_multiplier : off_multiplier;
+    }
+    left_s_ = left;
+    on_ = on;
   }
 
  private:

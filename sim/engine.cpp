@@ -8,6 +8,10 @@ namespace ebb::sim {
 
 namespace {
 
+// The per-container steps of a tick are lambdas for reading; inlined into the loop, the
+// state they share stays in registers.
+#define EBB_INLINE __attribute__((always_inline))
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kEpsilon = 1e-12;           // core-seconds: below this a backlog is empty
 constexpr double kMinQuotaS = 1e-3;          // the kernel refuses a cpu.max quota under 1 ms
@@ -19,18 +23,41 @@ int steps(double seconds, double step) { return std::max(1, static_cast<int>(std
 
 // cgroup files hold integers: cpu.max's quota in microseconds (rounded up, so a limit is
 // never tightened by rounding) and memory limits in pages.
-policy::Limits quantize(const policy::Limits& l, double period_s) {
-  policy::Limits q = l;
-  if (q.cpu_cores) {
-    const double quota_us = std::max(kMinQuotaS, *q.cpu_cores * period_s) * 1e6;
-    q.cpu_cores = std::ceil(quota_us - 1e-6) / 1e6 / period_s;
+std::optional<double> quantize_cpu(const std::optional<double>& cores, double period_s) {
+  if (!cores) return cores;
+  const double quota_us = std::max(kMinQuotaS, *cores * period_s) * 1e6 - 1e-6;
+  // Without SSE4.1's roundsd std::ceil is a long sequence; for the quotas of real limits a
+  // truncation and a correction give the same value.
+  double up = quota_us;
+  if (quota_us < 0x1.0p52) {
+    up = static_cast<double>(static_cast<std::int64_t>(quota_us));
+    if (up < quota_us) up += 1;
+  } else {
+    up = std::ceil(quota_us);
   }
-  auto page = [](std::optional<std::uint64_t>& v) {
-    if (v) *v = (*v + kPage - 1) / kPage * kPage;
-  };
-  page(q.memory_high_bytes);
-  page(q.memory_max_bytes);
-  return q;
+  return up / 1e6 / period_s;
+}
+
+std::optional<std::uint64_t> quantize_memory(const std::optional<std::uint64_t>& bytes) {
+  if (!bytes) return bytes;
+  return (*bytes + kPage - 1) / kPage * kPage;
+}
+
+// Sets a memory limit to `wanted` in pages; returns whether that changed it (a file write).
+inline bool write_memory(std::optional<std::uint64_t>& limit, const std::optional<std::uint64_t>& wanted) {
+  if (!wanted) {
+    const bool changed = limit.has_value();
+    limit.reset();
+    return changed;
+  }
+  const std::uint64_t bytes = (*wanted + kPage - 1) / kPage * kPage;
+  const bool changed = !limit || *limit != bytes;
+  limit = bytes;
+  return changed;
+}
+
+policy::Limits quantize(const policy::Limits& l, double period_s) {
+  return {quantize_cpu(l.cpu_cores, period_s), quantize_memory(l.memory_high_bytes), quantize_memory(l.memory_max_bytes)};
 }
 
 // The CFS state of one container. The substep loop touches it 10 times a tick, so it is kept
@@ -98,6 +125,31 @@ struct Totals {
   Histogram waste, delay_ms;
 };
 
+// The largest 10 ms demand of a tick (cores), as std::max_element finds it, and its whole
+// demand (core-seconds), summed in the order serve_alone() needs when the tick is one CFS
+// period. N > 0 is the number of substeps known at compile time (10 at the default 100 ms
+// tick): the loop is unrolled.
+template <int N>
+void tick_stats_n(const float* d, int substeps, float& peak, double& work) {
+  if constexpr (N > 0) substeps = N;
+  float p = d[0];
+  double sum = 0;
+  for (int j = 0; j < substeps; ++j) {
+    p = std::max(p, d[j]);
+    sum += d[j];
+  }
+  peak = p;
+  work = sum * kSubstepS;
+}
+
+inline void tick_stats(const float* d, int substeps, float& peak, double& work) {
+  if (substeps == 10) {
+    tick_stats_n<10>(d, substeps, peak, work);
+  } else {
+    tick_stats_n<0>(d, substeps, peak, work);
+  }
+}
+
 class PlotRecorder {
  public:
   PlotRecorder(const Workload& w, const EngineOptions& o, std::int64_t ticks)
@@ -139,7 +191,8 @@ class PlotRecorder {
 
 double NextTick::peak_cores() const {
   const float* d = cpu_->data() + index_ * static_cast<std::size_t>(substeps_);
-  return *std::max_element(d, d + substeps_) + *backlog_ / (substeps_ * kSubstepS);
+  const float peak = peaks_ ? (*peaks_)[index_] : *std::max_element(d, d + substeps_);
+  return peak + *backlog_ / (substeps_ * kSubstepS);
 }
 
 double NextTick::unthrottled_cores() const {
@@ -188,8 +241,11 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
   const double pressure_keep = std::exp(-tick_s / kPressureWindowS);
 
   std::vector<std::unique_ptr<DemandSource>> sources;
+  // Two ticks of demand: the one being served (cur) and the next, which the oracle may see.
   std::vector<float> cur_cpu(n * S), next_cpu(n * S);
   std::vector<std::uint64_t> cur_memory(n), next_memory(n);
+  std::vector<float> cur_peak(n), next_peak(n);   // the largest 10 ms demand of the tick
+  std::vector<double> cur_work(n), next_work(n);  // the tick's demand, core-seconds
   std::vector<NextTick> nexts;
   std::vector<std::unique_ptr<policy::ContainerController>> controllers;
   sources.reserve(n);
@@ -199,40 +255,192 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
   std::vector<Memory> mem(n);
   std::vector<policy::Limits> limits(n);
   std::vector<double> serve(n);
+  std::vector<double> oom_lost;  // backlogs dropped by this tick's OOM kills, added to the total in order
+  oom_lost.reserve(n);
   std::vector<char> period_ends(static_cast<std::size_t>(S));
   std::vector<std::pair<int, int>> chunks;  // [first, last] substeps of each period inside the tick
   Totals total;
   PlotRecorder plots(w, o, ticks);
 
-  auto generate_next = [&](bool exists) {
-    for (std::size_t i = 0; i < n; ++i) {
-      std::span<float> span(next_cpu.data() + i * S, static_cast<std::size_t>(S));
-      if (exists) {
-        next_memory[i] = sources[i]->next_tick(span);
+  // The next tick's demand of container i.
+  auto generate = [&](std::size_t i, bool exists) EBB_INLINE {
+    float* d = next_cpu.data() + i * S;
+    if (exists) {
+      next_memory[i] = sources[i]->next_tick(std::span<float>(d, static_cast<std::size_t>(S)));
+    } else {
+      std::fill(d, d + S, 0.0f);
+      next_memory[i] = 0;
+    }
+    tick_stats(d, S, next_peak[i], next_work[i]);
+  };
+
+  // Writes what changed of `wanted`, rounded as the cgroup files hold it, to container i.
+  auto apply = [&](std::size_t i, const policy::Limits& wanted) EBB_INLINE {
+    policy::Limits& cur = limits[i];
+    const std::optional<double> cpu = quantize_cpu(wanted.cpu_cores, period_s);
+    if (cpu.has_value() != cur.cpu_cores.has_value() || (cpu && *cpu != *cur.cpu_cores)) {
+      ++total.writes;
+      // Writing cpu.max refills the period's runtime.
+      cfs[i].quota = cfs[i].quota_left = cpu ? *cpu * period_s : kInf;
+      cfs[i].rate = cpu ? *cpu : w.node_cpu_cores;
+      cur.cpu_cores = cpu;
+    }
+    total.writes += write_memory(cur.memory_high_bytes, wanted.memory_high_bytes);
+    total.writes += write_memory(cur.memory_max_bytes, wanted.memory_max_bytes);
+  };
+
+  // Memory of the next tick, under the limits just decided: an OOM kill takes the container
+  // down for the whole tick. Returns the most the container could run in one substep of it,
+  // to know whether the node can hold everyone.
+  auto admit = [&](std::size_t i) EBB_INLINE {
+    Cfs& c = cfs[i];
+    Memory& m = mem[i];
+    c.stall = 0;
+    c.down = true;
+    m.current = 0;
+    if (m.down_left > 0) {
+      --m.down_left;
+      return 0.0;
+    }
+    const std::uint64_t demand = next_memory[i];
+    const auto& l = limits[i];
+    if (l.memory_max_bytes && demand > *l.memory_max_bytes) {
+      ++m.max_events;
+      ++m.oom_events;
+      ++total.ooms;
+      oom_lost.push_back(c.backlog);
+      c.backlog = 0;
+      m.down_left = restart_ticks - 1;
+      return 0.0;
+    }
+    c.down = false;
+    m.current = demand;
+    if (l.memory_high_bytes && demand > *l.memory_high_bytes) {
+      ++m.high_events;
+      const double high = static_cast<double>(*l.memory_high_bytes);
+      c.stall = std::min(kMaxStall, (static_cast<double>(demand) - high) / std::max(high, 1.0) * o.stall_gain);
+    }
+    // The quota may refill within the tick.
+    return std::min(c.quota, c.backlog + std::max(0.0f, next_peak[i]) * dt);
+  };
+  auto flush_oom_lost = [&] {
+    for (double lost : oom_lost) total.lost += lost;
+    oom_lost.clear();
+  };
+
+  // The node has room for everyone: container i on its own, a CFS period (or the part of it
+  // inside this tick) at a time.
+  auto serve_alone = [&](std::size_t i) EBB_INLINE {
+    Cfs& c = cfs[i];
+    const float* d = cur_cpu.data() + i * S;
+    for (const auto& [start, last] : chunks) {
+      double work = cur_work[i];
+      if (chunks.size() > 1) {
+        work = 0;
+        for (int j = start; j <= last; ++j) work += d[j];
+        work *= dt;
+      }
+      if (!c.down && c.backlog == 0 && c.stall == 0 && work <= c.quota_left) {
+        // Nothing waits: every substep's demand runs as it arrives, as settle() would.
+        c.quota_left -= work;
+        c.served += work;
+        c.arrived += work;
+        c.ran |= work > 0;
       } else {
-        std::fill(span.begin(), span.end(), 0.0f);
-        next_memory[i] = 0;
+        for (int j = start; j <= last; ++j) {
+          const double arrive = d[j] * dt;
+          if (c.down) {
+            lose(c, arrive);
+          } else {
+            settle(c, arrive, offer(c, arrive), dt, total.delay_ms);
+          }
+        }
+      }
+      if (period_ends[last]) end_period(c);
+    }
+  };
+
+  // Contention: each substep, the node's CPUs are shared in proportion to what each container
+  // could run.
+  auto serve_shared = [&] {
+    for (int j = 0; j < S; ++j) {
+      double wanted = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        serve[i] = cfs[i].down ? 0.0 : offer(cfs[i], cur_cpu[i * S + j] * dt);
+        wanted += serve[i];
+      }
+      const double share = wanted > node_step ? node_step / wanted : 1.0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double arrive = cur_cpu[i * S + j] * dt;
+        if (cfs[i].down) {
+          lose(cfs[i], arrive);
+        } else {
+          settle(cfs[i], arrive, serve[i] * share, dt, total.delay_ms);
+        }
+        if (period_ends[j]) end_period(cfs[i]);
       }
     }
   };
 
-  auto apply = [&](std::size_t i, const policy::Limits& wanted) {
-    const policy::Limits q = quantize(wanted, period_s);
-    policy::Limits& cur = limits[i];
-    total.writes += (q.cpu_cores != cur.cpu_cores) + (q.memory_high_bytes != cur.memory_high_bytes) +
-                    (q.memory_max_bytes != cur.memory_max_bytes);
-    if (q.cpu_cores != cur.cpu_cores) {
-      // Writing cpu.max refills the period's runtime.
-      cfs[i].quota = cfs[i].quota_left = q.cpu_cores ? *q.cpu_cores * period_s : kInf;
-      cfs[i].rate = q.cpu_cores ? *q.cpu_cores : w.node_cpu_cores;
+  // One Observation and one Decision, rewritten for every container: the fields that do not
+  // change are set once, and the decision's strings keep their buffers.
+  policy::Observation ob;
+  ob.interval_s = tick_s;
+  policy::Decision decision;
+
+  // Observe, measure, decide container i after tick `tick`.
+  auto observe = [&](std::size_t i, std::int64_t tick) EBB_INLINE {
+    Cfs& c = cfs[i];
+    Memory& m = mem[i];
+    const auto& l = limits[i];
+    const double usage = c.served / tick_s;
+    const double limit = l.cpu_cores.value_or(w.node_cpu_cores);
+    total.usage += usage;
+    total.slack += limit - usage;
+    total.demand += c.arrived;
+    total.unserved += c.unserved;
+    if (c.down) {
+      total.lost += c.arrived;
+      total.arrived_down += c.arrived;
     }
-    cur = q;
+    total.waste.add(std::max(0.0, limit - usage));
+    const double memory = static_cast<double>(m.current);
+    const double memory_limit = l.memory_max_bytes ? static_cast<double>(*l.memory_max_bytes) : node_memory;
+    total.memory += memory;
+    total.memory_slack += memory_limit - memory;
+    if (plots.wants(i)) {
+      plots.add(i, tick, {0, cur_peak[i], usage, limit, static_cast<double>(cur_memory[i]), memory_limit});
+    }
+
+    m.cpu_pressure = m.cpu_pressure * pressure_keep + (1 - pressure_keep) * 100 * c.waiting_s / tick_s;
+    m.memory_pressure = m.memory_pressure * pressure_keep + (1 - pressure_keep) * 100 * c.stall;
+
+    ob.cpu_usage_cores = usage;
+    ob.cpu_throttled_periods = c.periods ? static_cast<double>(c.throttled_periods) / c.periods : 0.0;
+    ob.cpu_throttled_s_per_s = c.throttled_s / tick_s;
+    ob.cpu_limit_cores = l.cpu_cores;
+    ob.cpu_pressure_some_avg10 = m.cpu_pressure;
+    ob.memory_current_bytes = m.current;
+    ob.memory_working_set_bytes = m.current;
+    ob.memory_high_bytes = l.memory_high_bytes;
+    ob.memory_max_bytes = l.memory_max_bytes;
+    ob.memory_high_events = m.high_events;
+    ob.memory_max_events = m.max_events;
+    ob.oom_kill_events = m.oom_events;
+    ob.memory_pressure_some_avg10 = m.memory_pressure;
+    ob.reclaim_stall_s_per_s = c.stall;
+    controllers[i]->decide_into(ob, decision);
+    apply(i, decision.limits);
+
+    c.served = c.arrived = c.unserved = c.waiting_s = c.throttled_s = 0;
+    c.periods = c.throttled_periods = 0;
+    m.high_events = m.max_events = m.oom_events = 0;
   };
 
   for (std::size_t i = 0; i < n; ++i) {
     const auto& spec = w.containers[i];
     sources.push_back(spec.make_source());
-    nexts.emplace_back(&next_cpu, &next_memory, &cfs[i].backlog, i, S, period_steps);
+    nexts.emplace_back(&next_cpu, &next_memory, &cfs[i].backlog, i, S, period_steps, &next_peak);
     policy::ControllerParams params;
     params.node_cpu_cores = w.node_cpu_cores;
     params.node_memory_bytes = w.node_memory_bytes;
@@ -246,7 +454,7 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
     cfs[i].quota = cfs[i].quota_left = *limits[i].cpu_cores * period_s;
     cfs[i].rate = *limits[i].cpu_cores;
   }
-  generate_next(ticks > 0);
+  for (std::size_t i = 0; i < n; ++i) generate(i, ticks > 0);
   for (std::size_t i = 0; i < n; ++i) {
     policy::Observation first;
     first.interval_s = tick_s;
@@ -256,12 +464,20 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
     first.memory_max_bytes = limits[i].memory_max_bytes;
     apply(i, controllers[i]->decide(first).limits);
   }
+  double reach = 0;
+  for (std::size_t i = 0; i < n; ++i) reach += admit(i);
+  flush_oom_lost();
 
+  // Each tick: CPU of the whole tick in 10 ms substeps (with the memory state admit() set),
+  // then, container by container while its state is in cache: the demand of the tick after,
+  // serving this tick when the node has room for all, observing and deciding, and admitting
+  // the tick after under the new limits.
   const std::int64_t progress_every = std::max<std::int64_t>(1, ticks / 200);
   for (std::int64_t tick = 0; tick < ticks; ++tick) {
     std::swap(cur_cpu, next_cpu);
     std::swap(cur_memory, next_memory);
-    generate_next(tick + 1 < ticks);
+    std::swap(cur_peak, next_peak);
+    std::swap(cur_work, next_work);
     chunks.clear();
     for (int j = 0, first = 0; j < S; ++j) {
       period_ends[j] = (tick * S + j + 1) % period_steps == 0;
@@ -270,146 +486,17 @@ RunResult run(const Workload& w, const SimPolicy& policy, const EngineOptions& o
         first = j + 1;
       }
     }
-
-    // Memory first: an OOM kill takes the container down for the whole tick. On the way, the
-    // most the containers could run in one substep, to know whether the node can hold it.
-    double reach = 0;
+    const bool shared = reach > node_step;
+    if (shared) serve_shared();
+    reach = 0;
+    const bool more = tick + 1 < ticks;
     for (std::size_t i = 0; i < n; ++i) {
-      Cfs& c = cfs[i];
-      Memory& m = mem[i];
-      c.stall = 0;
-      c.down = true;
-      m.current = 0;
-      if (m.down_left > 0) {
-        --m.down_left;
-        continue;
-      }
-      const std::uint64_t demand = cur_memory[i];
-      const auto& l = limits[i];
-      if (l.memory_max_bytes && demand > *l.memory_max_bytes) {
-        ++m.max_events;
-        ++m.oom_events;
-        ++total.ooms;
-        total.lost += c.backlog;
-        c.backlog = 0;
-        m.down_left = restart_ticks - 1;
-        continue;
-      }
-      c.down = false;
-      m.current = demand;
-      if (l.memory_high_bytes && demand > *l.memory_high_bytes) {
-        ++m.high_events;
-        const double high = static_cast<double>(*l.memory_high_bytes);
-        c.stall = std::min(kMaxStall, (static_cast<double>(demand) - high) / std::max(high, 1.0) * o.stall_gain);
-      }
-      const float* d = cur_cpu.data() + i * S;
-      float peak = 0;
-      for (int j = 0; j < S; ++j) peak = std::max(peak, d[j]);
-      reach += std::min(c.quota, c.backlog + peak * dt);  // the quota may refill within the tick
+      generate(i, more);
+      if (!shared) serve_alone(i);
+      observe(i, tick);
+      reach += admit(i);
     }
-
-    // CPU in 10 ms substeps.
-    if (reach <= node_step) {
-      // The node has room for everyone: each container on its own, a CFS period (or the part
-      // of it inside this tick) at a time.
-      for (std::size_t i = 0; i < n; ++i) {
-        Cfs& c = cfs[i];
-        const float* d = cur_cpu.data() + i * S;
-        for (const auto& [start, last] : chunks) {
-          double work = 0;
-          for (int j = start; j <= last; ++j) work += d[j];
-          work *= dt;
-          if (!c.down && c.backlog == 0 && c.stall == 0 && work <= c.quota_left) {
-            // Nothing waits: every substep's demand runs as it arrives, as settle() would.
-            c.quota_left -= work;
-            c.served += work;
-            c.arrived += work;
-            c.ran |= work > 0;
-          } else {
-            for (int j = start; j <= last; ++j) {
-              const double arrive = d[j] * dt;
-              if (c.down) {
-                lose(c, arrive);
-              } else {
-                settle(c, arrive, offer(c, arrive), dt, total.delay_ms);
-              }
-            }
-          }
-          if (period_ends[last]) end_period(c);
-        }
-      }
-    } else {
-      // Contention: each substep, the node's CPUs are shared in proportion to what each
-      // container could run.
-      for (int j = 0; j < S; ++j) {
-        double wanted = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          serve[i] = cfs[i].down ? 0.0 : offer(cfs[i], cur_cpu[i * S + j] * dt);
-          wanted += serve[i];
-        }
-        const double share = wanted > node_step ? node_step / wanted : 1.0;
-        for (std::size_t i = 0; i < n; ++i) {
-          const double arrive = cur_cpu[i * S + j] * dt;
-          if (cfs[i].down) {
-            lose(cfs[i], arrive);
-          } else {
-            settle(cfs[i], arrive, serve[i] * share, dt, total.delay_ms);
-          }
-          if (period_ends[j]) end_period(cfs[i]);
-        }
-      }
-    }
-
-    // Observe, measure, decide.
-    for (std::size_t i = 0; i < n; ++i) {
-      Cfs& c = cfs[i];
-      Memory& m = mem[i];
-      const auto& l = limits[i];
-      const double usage = c.served / tick_s;
-      const double limit = l.cpu_cores.value_or(w.node_cpu_cores);
-      total.usage += usage;
-      total.slack += limit - usage;
-      total.demand += c.arrived;
-      total.unserved += c.unserved;
-      if (c.down) {
-        total.lost += c.arrived;
-        total.arrived_down += c.arrived;
-      }
-      total.waste.add(std::max(0.0, limit - usage));
-      const double memory = static_cast<double>(m.current);
-      const double memory_limit = l.memory_max_bytes ? static_cast<double>(*l.memory_max_bytes) : node_memory;
-      total.memory += memory;
-      total.memory_slack += memory_limit - memory;
-      if (plots.wants(i)) {
-        const float* d = cur_cpu.data() + i * S;
-        plots.add(i, tick, {0, *std::max_element(d, d + S), usage, limit, static_cast<double>(cur_memory[i]), memory_limit});
-      }
-
-      m.cpu_pressure = m.cpu_pressure * pressure_keep + (1 - pressure_keep) * 100 * c.waiting_s / tick_s;
-      m.memory_pressure = m.memory_pressure * pressure_keep + (1 - pressure_keep) * 100 * c.stall;
-
-      policy::Observation ob;
-      ob.interval_s = tick_s;
-      ob.cpu_usage_cores = usage;
-      ob.cpu_throttled_periods = c.periods ? static_cast<double>(c.throttled_periods) / c.periods : 0.0;
-      ob.cpu_throttled_s_per_s = c.throttled_s / tick_s;
-      ob.cpu_limit_cores = l.cpu_cores;
-      ob.cpu_pressure_some_avg10 = m.cpu_pressure;
-      ob.memory_current_bytes = m.current;
-      ob.memory_working_set_bytes = m.current;
-      ob.memory_high_bytes = l.memory_high_bytes;
-      ob.memory_max_bytes = l.memory_max_bytes;
-      ob.memory_high_events = m.high_events;
-      ob.memory_max_events = m.max_events;
-      ob.oom_kill_events = m.oom_events;
-      ob.memory_pressure_some_avg10 = m.memory_pressure;
-      ob.reclaim_stall_s_per_s = c.stall;
-      apply(i, controllers[i]->decide(ob).limits);
-
-      c.served = c.arrived = c.unserved = c.waiting_s = c.throttled_s = 0;
-      c.periods = c.throttled_periods = 0;
-      m.high_events = m.max_events = m.oom_events = 0;
-    }
+    flush_oom_lost();
     if (o.progress && (tick + 1) % progress_every == 0) o.progress(static_cast<double>(tick + 1) / ticks);
   }
 

@@ -21,9 +21,17 @@ namespace ebb::sim {
 // The demand of the tick a controller is deciding for: only the oracle may hold one.
 class NextTick {
  public:
+  // `peaks`, when given, holds each container's largest 10 ms demand of the next tick, which
+  // the simulator has computed anyway.
   NextTick(const std::vector<float>* cpu, const std::vector<std::uint64_t>* memory, const double* backlog,
-           std::size_t index, int substeps, int period_steps)
-      : cpu_(cpu), memory_(memory), backlog_(backlog), index_(index), substeps_(substeps), period_steps_(period_steps) {}
+           std::size_t index, int substeps, int period_steps, const std::vector<float>* peaks = nullptr)
+      : cpu_(cpu),
+        memory_(memory),
+        peaks_(peaks),
+        backlog_(backlog),
+        index_(index),
+        substeps_(substeps),
+        period_steps_(period_steps) {}
   // The largest 10 ms demand of the next tick, plus what the backlog now adds over the tick.
   double peak_cores() const;
   // The least cpu.max under which the next tick's demand, and the backlog now, is served
@@ -35,6 +43,7 @@ class NextTick {
  private:
   const std::vector<float>* cpu_;
   const std::vector<std::uint64_t>* memory_;
+  const std::vector<float>* peaks_;
   const double* backlog_;
   std::size_t index_;
   int substeps_, period_steps_;

@@ -5,23 +5,11 @@
 
 namespace ebb::sim {
 
-namespace {
-// A float's exponent and top 6 mantissa bits name its bucket.
-constexpr int kShift = 23 - 6;
-constexpr std::uint32_t kMinBits = (127u - 20u) << 23;  // the bits of 2^-20
-constexpr std::size_t kBuckets = 40u << 6;             // 2^-20 .. 2^20
-
-double lower_edge(std::size_t b) {
+double Histogram::lower_edge(std::size_t b) {
   return std::bit_cast<float>(static_cast<std::uint32_t>((b << kShift) + kMinBits));
 }
-}  // namespace
 
 Histogram::Histogram() : counts_(kBuckets, 0.0) {}
-
-std::size_t Histogram::bucket(double value) {
-  const auto bits = std::bit_cast<std::uint32_t>(static_cast<float>(value));
-  return std::min<std::size_t>((bits - kMinBits) >> kShift, kBuckets - 1);
-}
 
 double Histogram::percentile(double p) const {
   if (total_ <= 0) return 0;

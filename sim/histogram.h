@@ -3,6 +3,8 @@
 // at most 0.8% of its value) over [2^-20, 2^20); smaller values count as zero, larger ones as
 // the top bucket. Fixed size, no allocation after construction: the simulator adds to it
 // every tick of every container.
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -28,7 +30,15 @@ class Histogram {
 
  private:
   static constexpr double kMin = 0x1.0p-20;
-  static std::size_t bucket(double value);
+  // A float's exponent and top 6 mantissa bits name its bucket.
+  static constexpr int kShift = 23 - 6;
+  static constexpr std::uint32_t kMinBits = (127u - 20u) << 23;  // the bits of 2^-20
+  static constexpr std::size_t kBuckets = 40u << 6;             // 2^-20 .. 2^20
+  static std::size_t bucket(double value) {
+    const auto bits = std::bit_cast<std::uint32_t>(static_cast<float>(value));
+    return std::min<std::size_t>((bits - kMinBits) >> kShift, kBuckets - 1);
+  }
+  static double lower_edge(std::size_t b);
 
   double zero_ = 0;
   double total_ = 0;

@@ -41,6 +41,14 @@ const std::vector<float>& noise_table() {
   return table;
 }
 
+// out[j] = base + amplitude x noise[j]: contiguous, so the compiler vectorises it; N > 0 is
+// the length known at compile time (10 substeps at the default tick).
+template <std::size_t N>
+void add_noise(float* __restrict out, const float* __restrict noise, float base, float amplitude, std::size_t n) {
+  if constexpr (N > 0) n = N;
+  for (std::size_t j = 0; j < n; ++j) out[j] = base + amplitude * noise[j];
+}
+
 struct Shape {
   double level_cores;
   double memory_bytes;
@@ -87,14 +95,14 @@ class SyntheticSource final : public DemandSource {
     const float base = static_cast<float>(level), amplitude = static_cast<float>(level * kNoise);
     const std::uint32_t at = noise_at_ & kNoiseMask;
     noise_at_ += static_cast<std::uint32_t>(cpu.size());
-    if (at + cpu.size() <= kNoiseMask + 1) {
-      const float* noise = noise_ + at;  // contiguous: a loop the compiler vectorises
-      for (std::size_t j = 0; j < cpu.size(); ++j) cpu[j] = base + amplitude * noise[j];
-    } else {
+    if (at + cpu.size() > kNoiseMask + 1) {
       for (std::size_t j = 0; j < cpu.size(); ++j) cpu[j] = base + amplitude * noise_[(at + j) & kNoiseMask];
+    } else if (cpu.size() == 10) {
+      add_noise<10>(cpu.data(), noise_ + at, base, amplitude, cpu.size());
+    } else {
+      add_noise<0>(cpu.data(), noise_ + at, base, amplitude, cpu.size());
     }
-    if (bursty())
-      for (float& c : cpu) c *= static_cast<float>(bursts_.step());
+    if (bursty()) bursts_.scale(cpu);
     double memory = shape_.memory_bytes * (1 + kMemoryNoise * (2 * rng_.uniform() - 1));
     if (kind_ == SyntheticKind::leak) memory *= 1 + kLeakGrowth * t / duration_s_;
     if (kind_ == SyntheticKind::memspike) memory *= memory_spikes_.step(tick_s_);

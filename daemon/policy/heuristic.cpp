@@ -156,11 +156,17 @@ void HeuristicController::decide_memory(const Observation& o, Limits& limits, st
 
 Decision HeuristicController::decide(const Observation& o) {
   Decision d;
-  d.source = "heuristic";
+  decide_into(o, d);
+  return d;
+}
+
+void HeuristicController::decide_into(const Observation& o, Decision& d) {
+  assign_text(d.source, "heuristic");
+  d.reason.clear();
+  d.predicted_cpu_cores.reset();
   d.limits.cpu_cores = decide_cpu(o, d.reason);
   decide_memory(o, d.limits, d.reason);
   if (d.reason.empty()) d.reason = "steady";
-  return d;
 }
 
 ControllerFactory heuristic_factory(const HeuristicParams& rules) {

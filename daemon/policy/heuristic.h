@@ -34,6 +34,7 @@ class HeuristicController final : public ContainerController {
  public:
   HeuristicController(const ControllerParams& params, const HeuristicParams& rules = {});
   Decision decide(const Observation& observation) override;
+  void decide_into(const Observation& observation, Decision& out) override;
   std::string name() const override { return "heuristic"; }
 
  private:

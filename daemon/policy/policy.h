@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace ebb::policy {
 
@@ -84,8 +85,17 @@ class ContainerController {
  public:
   virtual ~ContainerController() = default;
   virtual Decision decide(const Observation& observation) = 0;
+  // The same decision, written over `out` (every field), so that its strings keep their
+  // buffers from call to call: ebb-sim calls it for every container and tick.
+  virtual void decide_into(const Observation& observation, Decision& out) { out = decide(observation); }
   virtual std::string name() const = 0;
 };
+
+// Sets `s` to `text` unless it holds it already: decide_into() rewrites a Decision's source on
+// every call, and a copy of the same few bytes each time is measurable in ebb-sim.
+inline void assign_text(std::string& s, std::string_view text) {
+  if (s.size() != text.size() || s.compare(0, s.size(), text.data(), text.size()) != 0) s.assign(text);
+}
 
 using ControllerFactory = std::function<std::unique_ptr<ContainerController>(const ControllerParams&)>;
 
