@@ -143,6 +143,9 @@ class CgroupFs final : public LimitWriter {
   // cgroup itself is gone (Error::vanished()) or a present file is malformed; a missing
   // controller file just leaves its field empty.
   Result<Snapshot> snapshot(std::string_view cgroup, Freshness freshness = Freshness::cadence);
+  // The caller no longer snapshots `cgroup` (it was removed or deselected): what the ReadCadence
+  // keeps for it, descriptors included, goes now rather than after 10 s unused.
+  void forget(std::string_view cgroup);
   // Descriptors the ReadCadence keeps open now.
   std::size_t open_files() const;
   Result<std::uint64_t> cgroup_id(std::string_view cgroup) const;

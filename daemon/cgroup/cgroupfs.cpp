@@ -59,6 +59,10 @@ CgroupFs::~CgroupFs() = default;
 CgroupFs::CgroupFs(CgroupFs&&) noexcept = default;
 CgroupFs& CgroupFs::operator=(CgroupFs&&) noexcept = default;
 
+void CgroupFs::forget(std::string_view cgroup) {
+  if (cache_) cache_->forget(cgroup);
+}
+
 std::size_t CgroupFs::open_files() const { return cache_ ? cache_->open_files() : 0; }
 
 Result<std::string> CgroupFs::read_file(std::string_view cgroup, std::string_view file) const {

@@ -84,6 +84,10 @@ void SnapshotCache::wrote(std::string_view cgroup, std::string_view file) {
   }
 }
 
+void SnapshotCache::forget(std::string_view cgroup) {
+  if (const auto it = entries_.find(std::string(cgroup)); it != entries_.end()) forget(it);
+}
+
 Result<Snapshot> SnapshotCache::read(const std::string& cgroup, Entry& entry, bool first, Freshness freshness,
                                      Clock::time_point now) {
   const bool all = first || freshness == Freshness::fresh;

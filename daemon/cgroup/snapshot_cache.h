@@ -21,6 +21,7 @@ class SnapshotCache {
   // This process wrote `file` of `cgroup`: the next snapshot reads it back (the kernel may have
   // rounded the value, so the written text is not what the file holds).
   void wrote(std::string_view cgroup, std::string_view file);
+  void forget(std::string_view cgroup);
   std::size_t open_files() const { return open_files_; }
 
  private:

@@ -151,6 +151,7 @@ void Engine::drop(std::map<std::string, Container>::iterator it, const std::stri
   const std::uint64_t id = it->second.id;
   spdlog::info("dropped {} ({})", path, why);
   containers_.erase(it);
+  fs_.forget(path);
   if (restore_limits) restore(path, id);
   else if (state_) (void)state_->forget(path);
   notify([&](EngineListener& l) { l.on_dropped(path, why); });

@@ -264,3 +264,18 @@ TEST_CASE_METHOD(FakeCgroupTree, "cadence: without a ReadCadence every snapshot 
   CHECK(s->cpu_stat->usage_usec == 5000);
   CHECK(s->cpu_stat_at == s->taken_at);
 }
+
+TEST_CASE_METHOD(FakeCgroupTree, "cadence: a forgotten cgroup gives its descriptors back at once and is read whole next time") {
+  add_cgroup(kCgroup);
+  CgroupFs fs(root(), never_refresh());
+  REQUIRE(fs.snapshot(kCgroup).ok());
+  REQUIRE(fs.open_files() == 2);
+  fs.forget(kCgroup);
+  fs.forget("never/snapshotted");
+  CHECK(fs.open_files() == 0);
+  write(std::string(kCgroup) + "/cpu.weight", "900\n");
+  const auto s = fs.snapshot(kCgroup);
+  REQUIRE(s.ok());
+  CHECK(s->cpu_weight == 900u);
+  CHECK(fs.open_files() == 2);
+}

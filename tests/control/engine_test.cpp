@@ -30,11 +30,13 @@ class EngineFixture {
   }
   ~EngineFixture() { std::filesystem::remove_all(state_dir); }
 
-  std::unique_ptr<control::Engine> make_engine() {
+  // Over `fs`, or over `other` (e.g. a CgroupFs with a ReadCadence).
+  std::unique_ptr<control::Engine> make_engine(cgroup::CgroupFs* other = nullptr) {
     auto opened = control::StateStore::open(state_dir);
     REQUIRE(opened.ok());
     store = std::make_unique<control::StateStore>(std::move(*opened));
-    return std::make_unique<control::Engine>(cfg, control::NodeCapacity{2, 4ull << 30}, fs, fs, store.get(),
+    auto& over = other ? *other : fs;
+    return std::make_unique<control::Engine>(cfg, control::NodeCapacity{2, 4ull << 30}, over, over, store.get(),
                                              policy::heuristic_factory());
   }
 
@@ -420,13 +422,6 @@ namespace {
 class CadenceEngineFixture : public EngineFixture {
  public:
   CadenceEngineFixture() : cached(tree.root(), cgroup::ReadCadence{std::chrono::hours(1), std::chrono::hours(1), 64}) {}
-  std::unique_ptr<control::Engine> make_cached_engine() {
-    auto opened = control::StateStore::open(state_dir);
-    REQUIRE(opened.ok());
-    store = std::make_unique<control::StateStore>(std::move(*opened));
-    return std::make_unique<control::Engine>(cfg, control::NodeCapacity{2, 4ull << 30}, cached, cached, store.get(),
-                                             policy::heuristic_factory());
-  }
   std::unordered_map<std::uint64_t, probes::CgroupCounters> idle_counters(const control::Engine& engine) const {
     std::unordered_map<std::uint64_t, probes::CgroupCounters> out;
     for (const auto& [path, c] : engine.containers()) out[c.id].cpu_ns = 1000;
@@ -437,7 +432,7 @@ class CadenceEngineFixture : public EngineFixture {
 }  // namespace
 
 TEST_CASE_METHOD(CadenceEngineFixture, "quiet ticks skip an idle cgroup's cpu.stat; an event reads it at once") {
-  auto engine = make_cached_engine();
+  auto engine = make_engine(&cached);
   engine->rescan();
   auto counters = idle_counters(*engine);
   engine->tick(&counters);  // the baseline
