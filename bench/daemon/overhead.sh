@@ -17,7 +17,7 @@ seconds=${2:-30}
 count=200
 root=$(mktemp -d /dev/shm/ebb-overhead.XXXXXX)
 busy=${EBB_OVERHEAD_BUSY:-0}
-pid= writer=
+pid='' writer=''
 trap 'kill $pid $writer 2>/dev/null; wait $pid $writer 2>/dev/null; rm -rf "$root"' EXIT
 
 mkdir -p "$root/ebb.slice"
