@@ -68,6 +68,9 @@ struct Snapshot {
   std::string path;       // relative to the root, e.g. "ebb.slice/web.service"
   std::uint64_t id = 0;   // cgroup id as BPF sees it (the directory's inode number)
   std::chrono::steady_clock::time_point taken_at;
+  // When cpu.stat was read: taken_at, or earlier when a ReadCadence carried it (CPU rates are
+  // computed over the interval between two reads of the file, not between two snapshots).
+  std::chrono::steady_clock::time_point cpu_stat_at;
   std::optional<CpuStat> cpu_stat;
   std::optional<CpuMax> cpu_max;
   std::optional<std::uint32_t> cpu_weight;
@@ -113,6 +116,19 @@ struct ReadCadence {
   static ReadCadence daemon();
 };
 
+// What one snapshot needs beyond the ReadCadence's schedule; without a cadence every file is
+// read whatever is asked.
+enum class Freshness {
+  cadence,  // cpu.stat and memory.current now, the rest when due
+  // The caller knows that none of the cgroup's tasks ran since the last snapshot (the eBPF CPU
+  // counters did not move): cpu.stat and memory.current too only when slow_refresh has passed,
+  // memory.stat and PSI then only while a pressure average is still decaying, else when
+  // rare_refresh has passed. A limit written or a memory.events notification is still read
+  // at once.
+  quiet,
+  fresh,  // every file now: an event-driven decision must not act on carried values
+};
+
 class SnapshotCache;
 
 class CgroupFs final : public LimitWriter {
@@ -126,7 +142,10 @@ class CgroupFs final : public LimitWriter {
   // Reads the files of Snapshot (all of them, or as the ReadCadence says). Fails only when the
   // cgroup itself is gone (Error::vanished()) or a present file is malformed; a missing
   // controller file just leaves its field empty.
-  Result<Snapshot> snapshot(std::string_view cgroup);
+  Result<Snapshot> snapshot(std::string_view cgroup, Freshness freshness = Freshness::cadence);
+  // The caller no longer snapshots `cgroup` (it was removed or deselected): what the ReadCadence
+  // keeps for it, descriptors included, goes now rather than after 10 s unused.
+  void forget(std::string_view cgroup);
   // Descriptors the ReadCadence keeps open now.
   std::size_t open_files() const;
   Result<std::uint64_t> cgroup_id(std::string_view cgroup) const;

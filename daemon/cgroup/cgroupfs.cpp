@@ -59,6 +59,10 @@ CgroupFs::~CgroupFs() = default;
 CgroupFs::CgroupFs(CgroupFs&&) noexcept = default;
 CgroupFs& CgroupFs::operator=(CgroupFs&&) noexcept = default;
 
+void CgroupFs::forget(std::string_view cgroup) {
+  if (cache_) cache_->forget(cgroup);
+}
+
 std::size_t CgroupFs::open_files() const { return cache_ ? cache_->open_files() : 0; }
 
 Result<std::string> CgroupFs::read_file(std::string_view cgroup, std::string_view file) const {
@@ -86,14 +90,15 @@ Result<std::uint64_t> CgroupFs::cgroup_id(std::string_view cgroup) const {
   return static_cast<std::uint64_t>(st.st_ino);
 }
 
-Result<Snapshot> CgroupFs::snapshot(std::string_view cgroup) {
-  if (cache_) return cache_->snapshot(cgroup);
+Result<Snapshot> CgroupFs::snapshot(std::string_view cgroup, Freshness freshness) {
+  if (cache_) return cache_->snapshot(cgroup, freshness);
   auto open = open_cgroup(root_, cgroup);
   if (!open) return open.error();
   Snapshot s;
   s.path = std::string(cgroup);
   s.id = open->id;
   s.taken_at = std::chrono::steady_clock::now();
+  s.cpu_stat_at = s.taken_at;
   std::string buffer;
   FileSet missing = 0;
   if (auto error = read_files(*open, kAllFiles, s, buffer, missing)) return *error;

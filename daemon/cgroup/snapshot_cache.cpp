@@ -36,6 +36,15 @@ std::string path_of(const std::filesystem::path& root, std::string_view cgroup, 
   return dir ? file_path(*dir, file) : file;
 }
 
+// A PSI average above zero goes on decaying after the stalls stop (the kernel recomputes it
+// every 2 s), so a quiet cgroup's pressure files are still worth the slow refresh.
+bool pressure_decaying(const Snapshot& s) {
+  for (const auto* p : {&s.cpu_pressure, &s.memory_pressure}) {
+    if (*p && ((*p)->some.avg10 > 0 || ((*p)->full && (*p)->full->avg10 > 0))) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 ReadCadence ReadCadence::daemon() {
@@ -56,12 +65,12 @@ SnapshotCache::SnapshotCache(std::filesystem::path root, ReadCadence cadence)
       // Without inotify memory.events changes wait for the refresh period, which is still correct.
       inotify_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {}
 
-Result<Snapshot> SnapshotCache::snapshot(std::string_view cgroup) {
+Result<Snapshot> SnapshotCache::snapshot(std::string_view cgroup, Freshness freshness) {
   const auto now = Clock::now();
   collect_notifications(now);
   evict_unused(now);
   auto [it, first] = entries_.try_emplace(std::string(cgroup));
-  auto result = read(it->first, it->second, first, now);
+  auto result = read(it->first, it->second, first, freshness, now);
   // The next snapshot starts over from a whole read, as a fresh CgroupFs would.
   if (!result) forget(it);
   return result;
@@ -75,11 +84,20 @@ void SnapshotCache::wrote(std::string_view cgroup, std::string_view file) {
   }
 }
 
-Result<Snapshot> SnapshotCache::read(const std::string& cgroup, Entry& entry, bool first, Clock::time_point now) {
-  const bool refresh = first || now - entry.refreshed_at >= cadence_.slow_refresh;
-  const bool rare = first || now - entry.rarely_refreshed_at >= std::max(cadence_.rare_refresh, cadence_.slow_refresh);
+void SnapshotCache::forget(std::string_view cgroup) {
+  if (const auto it = entries_.find(std::string(cgroup)); it != entries_.end()) forget(it);
+}
+
+Result<Snapshot> SnapshotCache::read(const std::string& cgroup, Entry& entry, bool first, Freshness freshness,
+                                     Clock::time_point now) {
+  const bool all = first || freshness == Freshness::fresh;
+  const bool slow_due = now - entry.refreshed_at >= cadence_.slow_refresh;
+  const bool rare = all || now - entry.rarely_refreshed_at >= std::max(cadence_.rare_refresh, cadence_.slow_refresh);
+  const bool quiet = !all && freshness == Freshness::quiet;
+  const bool fast = !quiet || now - entry.fast_read_at >= cadence_.slow_refresh;
+  const bool refresh = all || (slow_due && (!quiet || rare || pressure_decaying(entry.last)));
   FileSet due = entry.stale | (refresh ? kSlowFiles : 0) | (rare ? kRareFiles : 0);
-  for (int k = 0; k < 2; ++k) {
+  for (int k = 0; k < 2 && fast; ++k) {
     if (!entry.fast[k] && (refresh || !(entry.missing & bit(kFast[k])))) due |= bit(kFast[k]);
   }
   Snapshot s = first ? Snapshot{} : entry.last;
@@ -103,7 +121,7 @@ Result<Snapshot> SnapshotCache::read(const std::string& cgroup, Entry& entry, bo
       due &= ~bit(kFast[k]);
     }
   }
-  for (int k = 0; k < 2; ++k) {
+  for (int k = 0; k < 2 && fast; ++k) {
     if (!entry.fast[k]) continue;
     const auto& file = kSnapshotFiles[kFast[k]];
     // kernfs answers ENODEV once the cgroup is removed; a descriptor outlives the directory.
@@ -128,6 +146,12 @@ Result<Snapshot> SnapshotCache::read(const std::string& cgroup, Entry& entry, bo
       entry.events_watch = ::inotify_add_watch(inotify_.get(), path.c_str(), IN_MODIFY);
       if (entry.events_watch >= 0) watched_[entry.events_watch] = cgroup;
     }
+  }
+  if (fast) {
+    entry.fast_read_at = now;
+    s.cpu_stat_at = now;
+    // Quiet cgroups adopted together should not all come due in the same tick either.
+    if (first) entry.fast_read_at -= cadence_.slow_refresh * static_cast<int>(entries_.size() % kRefreshPhases) / kRefreshPhases;
   }
   entry.last = s;
   return s;

@@ -1,8 +1,8 @@
 #pragma once
 // Internal to daemon/cgroup: what CgroupFs::snapshot() keeps between snapshots when a
-// ReadCadence asks for it (see cgroup.h). Every snapshot still reads cpu.stat and
-// memory.current; the other files are re-read when due, and their fields otherwise carry the
-// value last read, never one made up.
+// ReadCadence asks for it (see cgroup.h). Files are re-read when due (cpu.stat and
+// memory.current at every snapshot unless it is a quiet one) and their fields otherwise carry
+// the value last read, never one made up.
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -17,10 +17,11 @@ namespace ebb::cgroup {
 class SnapshotCache {
  public:
   SnapshotCache(std::filesystem::path root, ReadCadence cadence);
-  Result<Snapshot> snapshot(std::string_view cgroup);
+  Result<Snapshot> snapshot(std::string_view cgroup, Freshness freshness);
   // This process wrote `file` of `cgroup`: the next snapshot reads it back (the kernel may have
   // rounded the value, so the written text is not what the file holds).
   void wrote(std::string_view cgroup, std::string_view file);
+  void forget(std::string_view cgroup);
   std::size_t open_files() const { return open_files_; }
 
  private:
@@ -30,12 +31,13 @@ class SnapshotCache {
     files::Fd fast[2];              // cpu.stat, memory.current, kept open within the budget
     files::FileSet missing = 0;     // absent at the last read: not looked for until the refresh
     files::FileSet stale = 0;       // to re-read at the next snapshot whatever the time
+    Clock::time_point fast_read_at; // of cpu.stat and memory.current
     Clock::time_point refreshed_at; // of the slow files
     Clock::time_point rarely_refreshed_at;
     Clock::time_point used_at;
     int events_watch = -1;          // inotify watch on memory.events
   };
-  Result<Snapshot> read(const std::string& cgroup, Entry& entry, bool first, Clock::time_point now);
+  Result<Snapshot> read(const std::string& cgroup, Entry& entry, bool first, Freshness freshness, Clock::time_point now);
   void forget(std::unordered_map<std::string, Entry>::iterator it);
   void collect_notifications(Clock::time_point now);
   void evict_unused(Clock::time_point now);

@@ -151,6 +151,7 @@ void Engine::drop(std::map<std::string, Container>::iterator it, const std::stri
   const std::uint64_t id = it->second.id;
   spdlog::info("dropped {} ({})", path, why);
   containers_.erase(it);
+  fs_.forget(path);
   if (restore_limits) restore(path, id);
   else if (state_) (void)state_->forget(path);
   notify([&](EngineListener& l) { l.on_dropped(path, why); });
@@ -195,8 +196,8 @@ void Engine::report_error(Container& c, const Error& error) {
 }
 
 std::optional<Engine::Step> Engine::observe_and_decide(Container& c, const probes::CgroupCounters* counters,
-                                                       bool starving) {
-  auto snapshot = fs_.snapshot(c.path);
+                                                       bool starving, cgroup::Freshness freshness) {
+  auto snapshot = fs_.snapshot(c.path, freshness);
   if (!snapshot) {
     if (!snapshot.error().vanished()) report_error(c, snapshot.error());
     return std::nullopt;
@@ -212,6 +213,9 @@ std::optional<Engine::Step> Engine::observe_and_decide(Container& c, const probe
   // baseline moved every few milliseconds would leave the next tick an interval with no complete
   // CFS period, in which throttling cannot show.
   if (!starving) {
+    if (c.last_snapshot) {
+      if (const auto moved = cpu_stat_moved(*c.last_snapshot, *snapshot)) c.cpu_stat_moved = *moved;
+    }
     c.last_snapshot = *snapshot;
     if (counters) c.last_probe = *counters;
     c.last_observation = o;
@@ -453,7 +457,10 @@ void Engine::tick(const std::unordered_map<std::uint64_t, probes::CgroupCounters
       auto it = probe_counters->find(c.id);
       if (it != probe_counters->end()) counters = &it->second;
     }
-    auto step = observe_and_decide(c, counters, false);
+    const auto freshness = c.last_snapshot ? tick_freshness(c.cpu_stat_moved, c.last_probe ? &*c.last_probe : nullptr, counters)
+                                           : cgroup::Freshness::cadence;
+    if (freshness == cgroup::Freshness::quiet) ++c.quiet_ticks;
+    auto step = observe_and_decide(c, counters, false, freshness);
     if (step) steps.push_back(std::move(*step));
     else if (!fs_.cgroup_id(path).ok()) vanished.push_back(path);
   }
@@ -472,7 +479,9 @@ bool Engine::react(std::uint64_t cgroup_id, std::string_view why, SteadyTime now
       return false;
     }
     c.last_event_reaction = now;
-    auto step = observe_and_decide(c, nullptr, true);
+    // A decision for an event reads every file now: the cadence's carried values (a limit, PSI,
+    // memory.events) are what the event says may have changed.
+    auto step = observe_and_decide(c, nullptr, true, cgroup::Freshness::fresh);
     if (!step) return false;
     ++c.event_reactions;
     step->decision.reason = std::string(why) + ": " + step->decision.reason;

@@ -52,6 +52,8 @@ struct Container {
   SteadyTime last_event_reaction{};
   std::uint64_t decisions = 0, limit_writes = 0, event_reactions = 0, events_suppressed = 0;
   std::uint64_t oom_kills = 0;
+  bool cpu_stat_moved = true;     // between its last two reads (see control::tick_freshness)
+  std::uint64_t quiet_ticks = 0;  // ticks that did not re-read cpu.stat and memory.current
   std::string reported_error;  // last error logged, so a failing cgroup logs once, not every tick
 };
 
@@ -133,7 +135,8 @@ class Engine {
     cgroup::Snapshot snapshot;
     policy::Decision decision;
   };
-  std::optional<Step> observe_and_decide(Container& c, const probes::CgroupCounters* counters, bool starving);
+  std::optional<Step> observe_and_decide(Container& c, const probes::CgroupCounters* counters, bool starving,
+                                         cgroup::Freshness freshness);
   void arbitrate(std::vector<Step>& steps);
   void share_group_memory(const std::string& group, const std::vector<Step*>& members, std::uint64_t share);
   void apply(Step& step, bool event_driven);

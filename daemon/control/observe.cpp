@@ -13,6 +13,8 @@ double seconds_between(const cgroup::Snapshot& a, const cgroup::Snapshot& b) {
   return std::chrono::duration<double>(b.taken_at - a.taken_at).count();
 }
 
+using SnapshotTime = std::chrono::steady_clock::time_point;
+
 std::uint64_t delta(std::uint64_t before, std::uint64_t after) { return after >= before ? after - before : 0; }
 
 std::optional<std::uint64_t> limit_or_max(const std::optional<std::uint64_t>& v) {
@@ -59,12 +61,22 @@ policy::Observation observe(const cgroup::Snapshot* previous, const cgroup::Snap
   }
   o.interval_s = interval;
   if (previous->cpu_stat && current.cpu_stat) {
+    // Over the interval between the two reads of cpu.stat, which a ReadCadence may have carried
+    // past a snapshot; snapshots that do not say when they read it use their own times.
+    const bool timed = previous->cpu_stat_at != SnapshotTime{} && current.cpu_stat_at != SnapshotTime{};
+    const double cpu_interval =
+        timed ? std::chrono::duration<double>(current.cpu_stat_at - previous->cpu_stat_at).count() : interval;
     const auto& a = *previous->cpu_stat;
     const auto& b = *current.cpu_stat;
-    o.cpu_usage_cores = static_cast<double>(delta(a.usage_usec, b.usage_usec)) / 1e6 / interval;
-    const auto periods = delta(a.nr_periods, b.nr_periods);
-    if (periods > 0) o.cpu_throttled_periods = std::min(1.0, static_cast<double>(delta(a.nr_throttled, b.nr_throttled)) / periods);
-    o.cpu_throttled_s_per_s = static_cast<double>(delta(a.throttled_usec, b.throttled_usec)) / 1e6 / interval;
+    if (cpu_interval > 0) {
+      o.cpu_usage_cores = static_cast<double>(delta(a.usage_usec, b.usage_usec)) / 1e6 / cpu_interval;
+      const auto periods = delta(a.nr_periods, b.nr_periods);
+      if (periods > 0)
+        o.cpu_throttled_periods = std::min(1.0, static_cast<double>(delta(a.nr_throttled, b.nr_throttled)) / periods);
+      o.cpu_throttled_s_per_s = static_cast<double>(delta(a.throttled_usec, b.throttled_usec)) / 1e6 / cpu_interval;
+    } else if (probe) {
+      o.cpu_usage_cores = probe->cpu_cores;  // not re-read (a quiet tick): the probes' figure
+    }
   }
   if (previous->memory_events && current.memory_events) {
     o.memory_high_events = delta(previous->memory_events->high, current.memory_events->high);
@@ -87,6 +99,20 @@ policy::Limits current_limits(const cgroup::Snapshot& snapshot) {
   l.memory_high_bytes = limit_or_max(snapshot.memory_high);
   l.memory_max_bytes = limit_or_max(snapshot.memory_max);
   return l;
+}
+
+cgroup::Freshness tick_freshness(bool cpu_stat_moved, const probes::CgroupCounters* last_probe,
+                                 const probes::CgroupCounters* probe) {
+  if (!last_probe || !probe || cpu_stat_moved || probe->cpu_ns != last_probe->cpu_ns) return cgroup::Freshness::cadence;
+  return cgroup::Freshness::quiet;
+}
+
+std::optional<bool> cpu_stat_moved(const cgroup::Snapshot& previous, const cgroup::Snapshot& current) {
+  if (!previous.cpu_stat || !current.cpu_stat) return std::nullopt;
+  if (current.cpu_stat_at != SnapshotTime{} && current.cpu_stat_at == previous.cpu_stat_at) return std::nullopt;
+  const auto& a = *previous.cpu_stat;
+  const auto& b = *current.cpu_stat;
+  return a.usage_usec != b.usage_usec || a.nr_throttled != b.nr_throttled;
 }
 
 std::string LimitWrite::describe() const {

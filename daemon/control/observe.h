@@ -29,6 +29,20 @@ policy::Observation observe(const cgroup::Snapshot* previous, const cgroup::Snap
 
 policy::Limits current_limits(const cgroup::Snapshot& snapshot);
 
+// How fresh a tick's snapshot of a cgroup must be. Quiet (cpu.stat and memory.current read
+// about once a second, see cgroup::Freshness) only when the eBPF counters show that none of its
+// tasks ran since the last tick and its cpu.stat did not move between its last two reads either
+// (the probes do not see the tasks of descendant cgroups; cpu.stat does). Its memory is not
+// watched more closely near a limit: without a task on a CPU it does not grow (a charge is made
+// by a running task, reclaim included), and an OOM kill comes as an event. Without the
+// counters of both ticks: the cadence's own.
+cgroup::Freshness tick_freshness(bool cpu_stat_moved, const probes::CgroupCounters* last_probe,
+                                 const probes::CgroupCounters* probe);
+
+// Whether cpu.stat moved between two snapshots that both read it (usage or throttling), or
+// nullopt when `current` carries the cpu.stat of `previous`.
+std::optional<bool> cpu_stat_moved(const cgroup::Snapshot& previous, const cgroup::Snapshot& current);
+
 struct LimitWrite {
   enum class File { cpu_max, memory_high, memory_max };
   File file;

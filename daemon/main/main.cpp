@@ -215,7 +215,9 @@ int main(int argc, char** argv) {
   }
 
   const auto node = detect_node(c);
-  cgroup::CgroupFs fs(c.cgroup_root);
+  // Every tick snapshots the same cgroups: the cadence keeps cpu.stat and memory.current open,
+  // re-reads the other files when due, and skips the cgroups the probes show idle (docs/probes.md).
+  cgroup::CgroupFs fs(c.cgroup_root, flags.once ? cgroup::ReadCadence{} : cgroup::ReadCadence::daemon());
   control::Engine engine(c, node, fs, fs, &*state, factory_for(c));
   if (flags.once) return run_once(engine, c);
 

@@ -182,3 +182,100 @@ TEST_CASE_METHOD(FakeCgroupTree, "cadence: a removed or recreated cgroup is a va
     ::close(keep_inode);
   }
 }
+
+TEST_CASE_METHOD(FakeCgroupTree, "cadence: a quiet snapshot carries cpu.stat and memory.current until the slow period") {
+  add_cgroup(kCgroup);
+  CgroupFs fs(root(), refresh_every(100ms, std::chrono::hours(1)));
+  const auto first = fs.snapshot(kCgroup);
+  REQUIRE(first.ok());
+  CHECK(first->cpu_stat_at == first->taken_at);
+  write(std::string(kCgroup) + "/cpu.stat", cpu_stat(5000));
+  write(std::string(kCgroup) + "/memory.current", "7340032\n");
+  const auto quiet = fs.snapshot(kCgroup, Freshness::quiet);
+  REQUIRE(quiet.ok());
+  CHECK(quiet->cpu_stat->usage_usec == first->cpu_stat->usage_usec);
+  CHECK(quiet->memory_current == first->memory_current);
+  CHECK(quiet->cpu_stat_at == first->cpu_stat_at);  // carried: its rate waits for the next read
+  CHECK(quiet->taken_at > first->taken_at);
+
+  std::this_thread::sleep_for(120ms);
+  const auto due = fs.snapshot(kCgroup, Freshness::quiet);
+  REQUIRE(due.ok());
+  CHECK(due->cpu_stat->usage_usec == 5000);
+  CHECK(due->memory_current == 7340032u);
+  CHECK(due->cpu_stat_at == due->taken_at);
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "cadence: a quiet snapshot still reads back a limit written meanwhile") {
+  add_cgroup(kCgroup);
+  CgroupFs fs(root(), never_refresh());
+  REQUIRE(fs.snapshot(kCgroup).ok());
+  REQUIRE(fs.write_cpu_max(kCgroup, CpuMax{20000, 100000}).ok());
+  const auto s = fs.snapshot(kCgroup, Freshness::quiet);
+  REQUIRE(s.ok());
+  CHECK(s->cpu_max == CpuMax{20000, 100000});
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "cadence: a quiet cgroup's PSI waits for the rare period unless an average is still decaying") {
+  add_cgroup(kCgroup);
+  CgroupFs fs(root(), refresh_every(1ms, std::chrono::hours(1)));
+  REQUIRE(fs.snapshot(kCgroup).ok());  // the fixture's averages are all zero
+  write(std::string(kCgroup) + "/memory.pressure", "some avg10=7.50 avg60=0.00 avg300=0.00 total=9\n");
+  std::this_thread::sleep_for(5ms);
+  const auto idle = fs.snapshot(kCgroup, Freshness::quiet);
+  REQUIRE(idle.ok());
+  CHECK(idle->memory_pressure->some.avg10 == 0);
+  const auto busy = fs.snapshot(kCgroup);  // a tick in which it ran: the slow refresh is due
+  REQUIRE(busy.ok());
+  REQUIRE(busy->memory_pressure->some.avg10 == 7.5);
+  write(std::string(kCgroup) + "/memory.pressure", "some avg10=6.10 avg60=0.00 avg300=0.00 total=9\n");
+  std::this_thread::sleep_for(5ms);
+  const auto decaying = fs.snapshot(kCgroup, Freshness::quiet);
+  REQUIRE(decaying.ok());
+  CHECK(decaying->memory_pressure->some.avg10 == 6.1);
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "cadence: a fresh snapshot reads every file at once") {
+  add_cgroup(kCgroup);
+  CgroupFs fs(root(), never_refresh());
+  REQUIRE(fs.snapshot(kCgroup).ok());
+  write(std::string(kCgroup) + "/cpu.weight", "900\n");
+  write(std::string(kCgroup) + "/memory.max", "1048576\n");
+  write(std::string(kCgroup) + "/memory.stat", "anon 3\nactive_file 4\n");
+  write(std::string(kCgroup) + "/cpu.pressure", "some avg10=7.50 avg60=0.00 avg300=0.00 total=9\n");
+  write(std::string(kCgroup) + "/cpu.stat", cpu_stat(777));
+  const auto s = fs.snapshot(kCgroup, Freshness::fresh);
+  REQUIRE(s.ok());
+  CHECK(s->cpu_weight == 900u);
+  CHECK(s->memory_max == 1048576u);
+  CHECK(s->memory_stat->working_set() == 7);
+  CHECK(s->cpu_pressure->some.avg10 == 7.5);
+  CHECK(s->cpu_stat->usage_usec == 777);
+  CHECK(fs.open_files() == 2);  // the kept descriptors are used, not opened anew
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "cadence: without a ReadCadence every snapshot reads every file, quiet or not") {
+  add_cgroup(kCgroup);
+  CgroupFs fs(root());
+  REQUIRE(fs.snapshot(kCgroup).ok());
+  write(std::string(kCgroup) + "/cpu.stat", cpu_stat(5000));
+  const auto s = fs.snapshot(kCgroup, Freshness::quiet);
+  REQUIRE(s.ok());
+  CHECK(s->cpu_stat->usage_usec == 5000);
+  CHECK(s->cpu_stat_at == s->taken_at);
+}
+
+TEST_CASE_METHOD(FakeCgroupTree, "cadence: a forgotten cgroup gives its descriptors back at once and is read whole next time") {
+  add_cgroup(kCgroup);
+  CgroupFs fs(root(), never_refresh());
+  REQUIRE(fs.snapshot(kCgroup).ok());
+  REQUIRE(fs.open_files() == 2);
+  fs.forget(kCgroup);
+  fs.forget("never/snapshotted");
+  CHECK(fs.open_files() == 0);
+  write(std::string(kCgroup) + "/cpu.weight", "900\n");
+  const auto s = fs.snapshot(kCgroup);
+  REQUIRE(s.ok());
+  CHECK(s->cpu_weight == 900u);
+  CHECK(fs.open_files() == 2);
+}

@@ -30,11 +30,13 @@ class EngineFixture {
   }
   ~EngineFixture() { std::filesystem::remove_all(state_dir); }
 
-  std::unique_ptr<control::Engine> make_engine() {
+  // Over `fs`, or over `other` (e.g. a CgroupFs with a ReadCadence).
+  std::unique_ptr<control::Engine> make_engine(cgroup::CgroupFs* other = nullptr) {
     auto opened = control::StateStore::open(state_dir);
     REQUIRE(opened.ok());
     store = std::make_unique<control::StateStore>(std::move(*opened));
-    return std::make_unique<control::Engine>(cfg, control::NodeCapacity{2, 4ull << 30}, fs, fs, store.get(),
+    auto& over = other ? *other : fs;
+    return std::make_unique<control::Engine>(cfg, control::NodeCapacity{2, 4ull << 30}, over, over, store.get(),
                                              policy::heuristic_factory());
   }
 
@@ -412,4 +414,57 @@ TEST_CASE_METHOD(GroupMemoryFixture, "an event reaction stays inside the group's
   CHECK(web > 0.11);  // raised (to 0.15 without the share) ...
   CHECK(web + idle <= 0.32 + 1e-3);  // ... within the share
   CHECK(max_of("web") == max_before);
+}
+
+namespace {
+// The engine over a CgroupFs with a ReadCadence that never refreshes on its own, as ebbd runs
+// it but without the time-driven reads, and probe counters that show no task running.
+class CadenceEngineFixture : public EngineFixture {
+ public:
+  CadenceEngineFixture() : cached(tree.root(), cgroup::ReadCadence{std::chrono::hours(1), std::chrono::hours(1), 64}) {}
+  std::unordered_map<std::uint64_t, probes::CgroupCounters> idle_counters(const control::Engine& engine) const {
+    std::unordered_map<std::uint64_t, probes::CgroupCounters> out;
+    for (const auto& [path, c] : engine.containers()) out[c.id].cpu_ns = 1000;
+    return out;
+  }
+  cgroup::CgroupFs cached;
+};
+}  // namespace
+
+TEST_CASE_METHOD(CadenceEngineFixture, "quiet ticks skip an idle cgroup's cpu.stat; an event reads it at once") {
+  auto engine = make_engine(&cached);
+  engine->rescan();
+  auto counters = idle_counters(*engine);
+  engine->tick(&counters);  // the baseline
+  engine->tick(&counters);  // cpu.stat read again and unchanged
+  const auto& web = engine->containers().at("ebb.slice/web");
+  CHECK(web.quiet_ticks == 0);
+  CHECK_FALSE(web.cpu_stat_moved);
+  engine->tick(&counters);
+  CHECK(web.quiet_ticks == 1);
+
+  // Tasks the probes do not see (say, in a child cgroup) ran: a quiet tick does not notice ...
+  run_for_a_while("ebb.slice/web", 0.1, 0.9);
+  engine->tick(&counters);
+  CHECK(web.quiet_ticks == 2);
+  CHECK(web.last_observation.cpu_usage_cores == 0);
+  // ... but an event's decision reads every file, and the next tick sees what it read.
+  const auto quota = *cached.read_cpu_max("ebb.slice/web")->quota_usec;  // lowered meanwhile: no use seen
+  REQUIRE(engine->react(web.id, "cpu pressure", std::chrono::steady_clock::now()));
+  CHECK(*cached.read_cpu_max("ebb.slice/web")->quota_usec > quota);
+  CHECK_THAT(web.history.back().decision.reason, Catch::Matchers::Contains("throttled in 90%"));
+  engine->tick(&counters);
+  CHECK(web.quiet_ticks == 3);
+  CHECK(web.last_observation.cpu_throttled_periods == Approx(0.9));
+  CHECK(web.cpu_stat_moved);
+  engine->tick(&counters);
+  CHECK(web.quiet_ticks == 3);  // cpu.stat moved: back to reading it every tick
+
+  // The probes show it running: every tick reads it.
+  auto busy = counters;
+  for (int i = 0; i < 2; ++i) {
+    busy[web.id].cpu_ns += 20'000'000;
+    engine->tick(&busy);
+  }
+  CHECK(web.quiet_ticks == 3);
 }

@@ -122,3 +122,60 @@ TEST_CASE("a limit of 'max' is replaced by a number") {
   CHECK(w[0].describe() == "memory.high=1073741824");  // a lowering: memory.high goes first
   CHECK(w[1].describe() == "memory.max=2147483648");
 }
+
+// A quiet tick carries cpu.stat (ebbd did not re-read it): the probes' CPU time stands in, and
+// the next read gives the rate over the interval since the previous read, not since the last tick.
+TEST_CASE("a carried cpu.stat gives the probes' usage, and the next read a rate over its own interval") {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  auto a = snapshot_at(t0, 1'000'000, 100, 0);
+  a.cpu_stat_at = t0;
+  auto carried = a;
+  carried.taken_at = t0 + 100ms;
+  control::ProbeDelta idle;
+  idle.cpu_cores = 0.001;
+  const auto quiet = control::observe(&a, carried, &idle);
+  CHECK(quiet.interval_s == Approx(0.1));
+  CHECK(quiet.cpu_usage_cores == Approx(0.001));
+  CHECK(quiet.cpu_throttled_periods == 0);
+
+  auto read = snapshot_at(t0 + 1s, 1'500'000, 110, 5);
+  read.cpu_stat_at = t0 + 1s;
+  const auto o = control::observe(&carried, read);
+  CHECK(o.interval_s == Approx(0.9));
+  CHECK(o.cpu_usage_cores == Approx(0.5));  // 0.5 s of CPU over the 1 s between the reads
+  CHECK(o.cpu_throttled_periods == Approx(0.5));
+}
+
+TEST_CASE("cpu_stat_moved tells usage or throttling that moved from a carried cpu.stat") {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  auto a = snapshot_at(t0, 1'000, 100, 0);
+  a.cpu_stat_at = t0;
+  auto same = snapshot_at(t0 + 100ms, 1'000, 101, 0);
+  same.cpu_stat_at = t0 + 100ms;
+  auto ran = snapshot_at(t0 + 100ms, 2'000, 101, 0);
+  ran.cpu_stat_at = t0 + 100ms;
+  auto throttled = snapshot_at(t0 + 100ms, 1'000, 101, 1);
+  throttled.cpu_stat_at = t0 + 100ms;
+  auto carried = a;
+  carried.taken_at = t0 + 100ms;
+  CHECK(control::cpu_stat_moved(a, same) == false);
+  CHECK(control::cpu_stat_moved(a, ran) == true);
+  CHECK(control::cpu_stat_moved(a, throttled) == true);
+  CHECK_FALSE(control::cpu_stat_moved(a, carried).has_value());
+  auto none = same;
+  none.cpu_stat.reset();
+  CHECK_FALSE(control::cpu_stat_moved(a, none).has_value());
+}
+
+TEST_CASE("tick_freshness: quiet only for a cgroup that the probes and cpu.stat both show idle") {
+  probes::CgroupCounters before, after;
+  before.cpu_ns = after.cpu_ns = 5'000'000;
+  using cgroup::Freshness;
+  CHECK(control::tick_freshness(false, &before, &after) == Freshness::quiet);
+  CHECK(control::tick_freshness(false, nullptr, &after) == Freshness::cadence);  // no probes, or a new cgroup
+  CHECK(control::tick_freshness(false, &before, nullptr) == Freshness::cadence);
+  CHECK(control::tick_freshness(true, &before, &after) == Freshness::cadence);  // e.g. tasks in descendants
+  auto ran = after;
+  ran.cpu_ns += 1;
+  CHECK(control::tick_freshness(false, &before, &ran) == Freshness::cadence);
+}
