@@ -65,9 +65,15 @@ void MemoryController::decide(const policy::Observation& o, policy::Limits& limi
     // each tick's step is inside the hysteresis band.
     const double target = std::max(usage + gap, high);
     if (net_ < 0) net_ = current_max;
-    if (hit_max || stalled) {
+    if (hit_max) {
       net_ = std::max(target, current_max * memory_.max_event_bump);
-      append(reason, hit_max ? "memory.max hit: raise it" : "reclaim stalls: raise memory.max");
+      append(reason, "memory.max hit: raise it");
+    } else if (stalled) {
+      // Reclaim under memory.high stalls too, tick after tick while a container grows against
+      // it: the bump goes no further than that factor over usage and margin, or it would
+      // compound on every stalled tick.
+      net_ = std::max({target, net_, std::min(current_max, usage + gap) * memory_.max_event_bump});
+      append(reason, "reclaim stalls: raise memory.max");
     } else if (o.memory_high_events > 0) {
       net_ = std::max(target, net_);
     } else {

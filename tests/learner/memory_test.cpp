@@ -99,14 +99,29 @@ TEST_CASE("a memory.max event or a reclaim stall raises memory.max at once") {
   CHECK(*l.memory_max_bytes >= 1500 * MiB * 1.5 * 0.999);
   CHECK(reason.find("memory.max hit") != std::string::npos);
 
+  // A stall: 1.5 x (usage + its margin, 25% here), above the 1,500 MiB in force.
   MemoryController stalled(node(), {});
   Limits s{std::nullopt, 1200 * MiB, 1500 * MiB};
   o.memory_max_events = 0;
   o.reclaim_stall_s_per_s = 0.2;
   reason.clear();
   stalled.decide(o, s, reason);
-  CHECK(*s.memory_max_bytes >= 1500 * MiB * 1.5 * 0.999);
+  CHECK(*s.memory_max_bytes >= 1250 * MiB * 1.5 * 0.999);
   CHECK(reason.find("reclaim stalls") != std::string::npos);
+}
+
+TEST_CASE("reclaim stalls tick after tick do not compound memory.max") {
+  // A container growing against memory.high stalls on every tick; usage stays 1,000 MiB.
+  MemoryController m(node(), {});
+  Limits l{std::nullopt, 1000 * MiB, 1500 * MiB};
+  for (int t = 0; t < 50; ++t) {
+    Observation o = at(1000 * MiB, l);
+    o.reclaim_stall_s_per_s = 0.2;
+    std::string reason;
+    m.decide(o, l, reason);
+  }
+  CHECK(*l.memory_max_bytes >= 1500 * MiB);
+  CHECK(*l.memory_max_bytes <= 1250 * MiB * 1.5 * 1.001);  // 1.5^50 x 1,500 MiB before
 }
 
 TEST_CASE("memory.max comes down no faster than its half-life") {
