@@ -58,7 +58,10 @@ void MemoryController::decide(const policy::Observation& o, policy::Limits& limi
       headroom_ = std::max(headroom_ * memory_.probe_down, memory_.high_headroom_min);
     }
     high = working_set * headroom_;
-    if (pressured) high = std::max(high, std::min(current_high, ceiling) * memory_.back_off);
+    // Under pressure at least a step above the value in force, or above usage where that is
+    // lower: pressure that lasts while usage stays below memory.high (node-wide reclaim, I/O)
+    // would otherwise raise it tick after tick, and memory.max with it.
+    if (pressured) high = std::max(high, std::min({current_high, usage, ceiling}) * memory_.back_off);
     else high = held(high, current_high);
 
     // The net is the controller's own state, so that it comes down at its half-life even when
