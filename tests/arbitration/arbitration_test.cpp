@@ -31,7 +31,7 @@ TEST_CASE("everyone gets what they want when it fits") {
   CHECK(g == std::vector<double>{1, 0.5, 2});
 }
 
-TEST_CASE("equal claims in one class share equally; a small claim is met in full") {
+TEST_CASE("equal claims in one class share equally, a small claim is met in full") {
   CHECK_THAT(grant({want(2), want(2), want(2)}, 3), Catch::Approx(std::vector<double>{1, 1, 1}));
   CHECK_THAT(grant({want(0.5), want(2), want(2)}, 3), Catch::Approx(std::vector<double>{0.5, 1.25, 1.25}));
 }
@@ -41,7 +41,7 @@ TEST_CASE("weights scale the share inside a class") {
              Catch::Approx(std::vector<double>{1, 2}));
 }
 
-TEST_CASE("best-effort shrinks first, then burstable; guaranteed keeps its floor") {
+TEST_CASE("best-effort shrinks first, then burstable, guaranteed keeps its floor") {
   const std::vector<Claim> claims{want(2, PriorityClass::guaranteed, 1, 1.5), want(2, PriorityClass::burstable),
                                   want(2, PriorityClass::best_effort)};
   CHECK_THAT(grant(claims, 5), Catch::Approx(std::vector<double>{2, 2, 1}));

@@ -181,7 +181,7 @@ Occupant start_occupant(const std::filesystem::path& cgroup_dir, int cpu_ms, std
 // ebbd's ReadCadence keeps cpu.stat and memory.current open and re-reads them with pread at
 // offset 0: the kernel must generate their text anew on each such read, and answer ENODEV
 // once the cgroup is removed.
-TEST_CASE("real cgroup v2: kept-open cpu.stat and memory.current follow the cgroup; removal is ENODEV", "[real]") {
+TEST_CASE("real cgroup v2: kept-open cpu.stat and memory.current follow the cgroup, removal is ENODEV", "[real]") {
   const auto root = real_cgroup_root();
   if (!root) {
     WARN(kNoRealCgroupRoot);

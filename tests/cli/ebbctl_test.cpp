@@ -250,7 +250,7 @@ TEST_CASE("ebbctl says clearly when ebbd is not there or the socket is not acces
 // ebbd's container count must come back down, and in the ASan build (scripts/test.sh) ebbd and
 // every ebbctl must exit without a leak report.
 TEST_CASE_METHOD(EbbdFixture, "100 cgroups churned while events -f and top run: no stuck stream, no leak") {
-  constexpr int kRounds = 20, kCgroups = 100;
+  constexpr int kRounds = 40, kCgroups = 100;
   const auto events_out = dir / "events.out", top_status = dir / "top.status", stop_top = dir / "stop-top";
   const std::string ctl_prefix = "timeout 600 " + std::string(EBBCTL) + " --socket " + socket;
   const auto events_status = dir / "events.status";
@@ -315,7 +315,8 @@ TEST_CASE_METHOD(EbbdFixture, "100 cgroups churned while events -f and top run: 
   // pages (docs/operations.md, "Memory under churn"). Its least-squares slope over the second
   // half, per cgroup: measured 0-35 bytes (a bounded warm-up, then flat, with +-40 kB of
   // in-flight API buffers from round to round); the unpruned set of unmanageable paths leaked
-  // ~140 bytes per cgroup.
+  // ~140 bytes per cgroup. The warm-up usually ends by round 10 but one run of 20 rounds was
+  // still in it at round 20 (829 -> 936 kB over rounds 11-20, 82 bytes per cgroup), hence 40.
   CHECK(heap.front() > 0);
   const std::size_t first = kRounds / 2, n = kRounds - first;
   double mean_x = 0, mean_y = 0, sxy = 0, sxx = 0;

@@ -431,7 +431,7 @@ class CadenceEngineFixture : public EngineFixture {
 };
 }  // namespace
 
-TEST_CASE_METHOD(CadenceEngineFixture, "quiet ticks skip an idle cgroup's cpu.stat; an event reads it at once") {
+TEST_CASE_METHOD(CadenceEngineFixture, "quiet ticks skip an idle cgroup's cpu.stat, an event reads it at once") {
   auto engine = make_engine(&cached);
   engine->rescan();
   auto counters = idle_counters(*engine);

@@ -170,7 +170,7 @@ TEST_CASE_METHOD(Replicas, "a replica that does not lead refuses writes, naming 
   CHECK(b->open_stream("n2", *n2, now).ok());
 }
 
-TEST_CASE_METHOD(Replicas, "only the leader allocates; a follower serves the stored state") {
+TEST_CASE_METHOD(Replicas, "only the leader allocates, a follower serves the stored state") {
   stream(*a, "n1", 6);
   stream(*a, "n2", 6);
   now += 1s;
@@ -275,7 +275,7 @@ TEST_CASE_METHOD(Replicas, "the leader allocates for a node on a follower as its
   CHECK(store.saved->allocations.at("n2").at(0).cpu_cores == Approx(4));
 }
 
-TEST_CASE_METHOD(Replicas, "a relayed node held elsewhere stays there; a stalled follower's nodes are leased, then dropped") {
+TEST_CASE_METHOD(Replicas, "a relayed node held elsewhere stays there, a stalled follower's nodes are leased, then dropped") {
   const auto n1 = stream(*a, "n1", 6);
   std::map<std::string, RelayedNode> published{{"n1", {{"n1", 16, 1ull << 30, {}}, {{"web", 1, 1, 0, 1}}, 0}},
                                                {"n2", {{"n2", 16, 1ull << 30, {}}, {{"web", 2, 2, 0, 1}}, 0}}};
@@ -312,7 +312,7 @@ TEST_CASE_METHOD(Replicas, "a relayed node held elsewhere stays there; a stalled
   CHECK(a->register_node({"n2", 16, 1ull << 30, {}}, now).ok());
 }
 
-TEST_CASE("relay formats: published nodes and the outbox round-trip; malformed ones are errors") {
+TEST_CASE("relay formats: published nodes and the outbox round-trip, malformed ones are errors") {
   std::map<std::string, RelayedNode> nodes{
       {"n1", {{"n1", 4, 1ull << 30, {{"rack", "r1"}}}, {{"web", 1.5, 1.25, 1ull << 20, 2}}, 9}}};
   auto parsed = parse_relayed_nodes(to_json(nodes), "k");

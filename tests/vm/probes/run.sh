@@ -22,16 +22,33 @@ passed=0
 failed=0
 
 # check NAME BINARY ARGS...: one line for the result, the figures the test printed, and the
-# whole output when it failed.
+# whole output when it failed. Each case has its own time limit, so that a case that hangs is
+# named and the ones after it still run (a CI run once spent the VM's whole 900 s on one).
+case_limit_s=180
 check() {
-	local name=$1
+	local name=$1 status=0 started=$SECONDS pid hung=0
 	shift
-	if "$@" >"$log" 2>&1; then
-		echo "PASS: $name"
+	"$@" >"$log" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS - started < case_limit_s)); do sleep 1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		hung=1
+		echo "FAIL: $name (still running after ${case_limit_s} s; its processes and the kernel's last words:)"
+		ps -eo pid,ppid,stat,wchan:28,etime,args | sed 's/^/      ps| /'
+		dmesg | tail -n 30 | sed 's/^/      dmesg| /'
+		pkill -KILL -P "$pid"
+		kill -KILL "$pid"
+	fi
+	wait "$pid" || status=$?
+	if ((hung)); then
+		sed 's/^/      /' "$log"
+		failed=$((failed + 1))
+	elif ((status == 0)); then
+		echo "PASS: $name ($((SECONDS - started)) s)"
 		passed=$((passed + 1))
 		grep -E '^=> ' "$log" | sed 's/^/      /'
 	else
-		echo "FAIL: $name"
+		echo "FAIL: $name (exit $status)"
 		sed 's/^/      /' "$log"
 		failed=$((failed + 1))
 	fi
