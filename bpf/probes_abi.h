@@ -20,6 +20,10 @@ struct ebb_cgroup_stats {
 	__u64 reclaim_stall_ns;
 	__u64 oom_kills;
 	__u64 throttle_episodes;
+	/* Kernel side only (user space does not sum them): this CPU's reclaim stall since
+	 * stall_window_start_ns, which becomes a reclaim_stall event once it passes the threshold. */
+	__u64 stall_window_start_ns;
+	__u64 stall_window_ns;
 };
 
 enum ebb_event_kind {

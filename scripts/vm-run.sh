@@ -322,14 +322,19 @@ mkfifo "$ctl/console" "$ctl/stdout" "$ctl/stderr"
 p9=security_model=none,multidevs=remap
 kernel=$kdir/vmlinuz
 [[ -f $kdir/vmlinux ]] && kernel=$kdir/vmlinux
+monitor=none
+[[ -n ${EBB_VM_MONITOR:-} ]] && monitor=unix:$EBB_VM_MONITOR,server,nowait
 # shellcheck disable=SC2054  # commas are qemu's option syntax
 qemu=(
-	qemu-system-x86_64 -m "$mem" -smp 2
+	qemu-system-x86_64 -m "$mem" -smp 2 -accel "tcg,thread=${EBB_VM_TCG_THREAD:-multi}"
 	-kernel "$kernel" -initrd "$initrd"
 	# no_timer_check: under emulation on a loaded host the kernel's IO-APIC timer check can
 	# miss its ticks and panic at boot ("IO-APIC + timer doesn't work"); seen here.
 	-append "console=ttyS0 quiet panic=-1 no_timer_check ${EBB_VM_APPEND:-}"
-	-nographic -no-reboot -nodefaults -no-user-config -monitor none
+	-nographic -no-reboot -nodefaults -no-user-config
+	# A wedged guest says nothing on its console; its registers, through this monitor socket,
+	# say where its CPUs spin (docs/vm.md, "A guest that hangs").
+	-monitor "$monitor"
 	-chardev "file,id=con,path=$ctl/console" -serial chardev:con
 	-fsdev "local,id=h,path=/,$p9,readonly=on" -device virtio-9p-pci,fsdev=h,mount_tag=host
 	-fsdev "local,id=c,path=$ctl,$p9" -device virtio-9p-pci,fsdev=c,mount_tag=ctl

@@ -31,12 +31,7 @@ ProbeDelta probe_delta(const probes::CgroupCounters& previous, const probes::Cgr
   d.cpu_cores = static_cast<double>(delta(previous.cpu_ns, current.cpu_ns)) / 1e9 / interval_s;
   d.reclaim_stall_s_per_s = static_cast<double>(delta(previous.reclaim_stall_ns, current.reclaim_stall_ns)) / 1e9 / interval_s;
   d.oom_kills = delta(previous.oom_kills, current.oom_kills);
-  probes::LatencyHistogram window;
-  for (int i = 0; i < probes::kLatencyBuckets; ++i) {
-    window.buckets[i] = delta(previous.runq_latency.buckets[i], current.runq_latency.buckets[i]);
-  }
-  window.count = delta(previous.runq_latency.count, current.runq_latency.count);
-  window.sum_ns = delta(previous.runq_latency.sum_ns, current.runq_latency.sum_ns);
+  const auto window = current.runq_latency.since(previous.runq_latency);
   if (window.count > 0) d.runq_latency_p99_us = window.percentile_ns(0.99) / 1e3;
   return d;
 }

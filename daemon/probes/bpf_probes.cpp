@@ -101,6 +101,7 @@ Result<Skeleton> open_and_load(const Options& options, const std::vector<const P
   if (!skel) return libbpf_error("opening the eBPF object", errno, log);
   skel->rodata->runq_event_threshold_ns = options.runq_event_threshold_ns;
   skel->rodata->stall_event_threshold_ns = options.stall_event_threshold_ns;
+  skel->rodata->stall_window_ns = options.stall_window_ns;
   skel->rodata->event_interval_ns = options.event_interval_ns;
 
   std::set<std::string> wanted;

@@ -43,6 +43,15 @@ Result<Event> decode_event(std::span<const std::byte> record) {
   return event;
 }
 
+LatencyHistogram LatencyHistogram::since(const LatencyHistogram& earlier) const {
+  const auto delta = [](std::uint64_t before, std::uint64_t after) { return after >= before ? after - before : 0; };
+  LatencyHistogram window;
+  for (int i = 0; i < kLatencyBuckets; ++i) window.buckets[i] = delta(earlier.buckets[i], buckets[i]);
+  window.count = delta(earlier.count, count);
+  window.sum_ns = delta(earlier.sum_ns, sum_ns);
+  return window;
+}
+
 double LatencyHistogram::percentile_ns(double q) const {
   std::uint64_t total = 0;
   for (auto n : buckets) total += n;

@@ -20,6 +20,9 @@ struct LatencyHistogram {
   std::uint64_t count = 0;
   std::uint64_t sum_ns = 0;
   double percentile_ns(double q) const;  // upper bound of the bucket holding quantile q
+  // The samples added since `earlier` (a read of the same cgroup); a count that went backwards
+  // (the cgroup was tracked anew) gives zero.
+  LatencyHistogram since(const LatencyHistogram& earlier) const;
 };
 
 // Cumulative counters per cgroup since track(); the caller computes deltas between reads.
@@ -43,7 +46,10 @@ const char* to_string(Event::Kind kind);
 
 struct Options {
   std::uint64_t runq_event_threshold_ns = 5'000'000;    // a wait above this is an event
+  // Reclaim stall of a cgroup above this within stall_window_ns (one pass or the sum of many)
+  // is an event.
   std::uint64_t stall_event_threshold_ns = 5'000'000;
+  std::uint64_t stall_window_ns = 1'000'000'000;
   std::uint64_t event_interval_ns = 50'000'000;         // per cgroup and kind, in the kernel
 };
 

@@ -50,12 +50,13 @@ TEST_CASE("per-CPU copies of a cgroup's counters are summed field by field") {
 // Recorded in the VM (Debian 6.1, 2 CPUs): a lookup of the tracked map for a cgroup whose
 // process ran about 2 s, was preempted 216 times and was then OOM-killed on CPU 1. Fields in
 // ebb_cgroup_stats order: cpu_ns, runq_count, runq_sum_ns, 32 buckets, involuntary_switches,
-// reclaim_stall_ns, oom_kills, throttle_episodes.
-constexpr std::uint64_t kRecordedPerCpu[2][39] = {
+// reclaim_stall_ns, oom_kills, throttle_episodes; then the kernel-only stall window (start,
+// sum), which did not exist yet when this was recorded: zero here, and never summed.
+constexpr std::uint64_t kRecordedPerCpu[2][41] = {
     {88983733, 20, 3836640, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 6, 4, 1, 3, 1, 0, 0, 0, 1,
-     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0},
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0},
     {2033067473, 196, 31246000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 66, 86, 6, 9, 17, 5, 3, 1, 1, 0,
-     0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 196, 0, 1, 0},
+     0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 196, 0, 1, 0, 0, 0},
 };
 
 TEST_CASE("recorded per-CPU values of a real cgroup sum to its counters and percentiles") {
@@ -183,4 +184,19 @@ TEST_CASE("the status line names active probes and why the others are not") {
         "active: sched_switch, oom_kill; inactive: throttle_cfs_rq: throttle_cfs_rq is not in "
         "available_filter_functions");
   CHECK(describe({{"sched_switch", false, "load failed"}}) == "active: none; inactive: sched_switch: load failed");
+}
+
+TEST_CASE("a histogram since an earlier read holds only the samples in between") {
+  LatencyHistogram earlier, later;
+  earlier.buckets[13] = 4, earlier.count = 4, earlier.sum_ns = 40'000;
+  later.buckets[13] = 6, later.buckets[24] = 1, later.count = 7, later.sum_ns = 20'060'000;
+  const auto window = later.since(earlier);
+  CHECK(window.buckets[13] == 2);
+  CHECK(window.buckets[24] == 1);
+  CHECK(window.count == 3);
+  CHECK(window.sum_ns == 20'020'000);
+  CHECK(window.percentile_ns(0.99) == 33554432);  // the one 16-32 ms wait, not hidden by the earlier four
+  // Tracked anew (counts restarted below the earlier read): nothing, not a wrap-around.
+  CHECK(earlier.since(later).count == 0);
+  CHECK(earlier.since(later).buckets[24] == 0);
 }
