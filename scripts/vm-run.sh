@@ -392,12 +392,11 @@ fi
 if ((qrc == 124)); then
 	if [[ -f $ctl/started ]]; then
 		echo "vm-run.sh: timed out after ${timeout_s}s (boot included): COMMAND killed with the VM" >&2
-		# The kernel's own view of a hang (hung tasks, soft lockups, RCU stalls) is on the console.
-		show_console
 	else
 		echo "vm-run.sh: timed out after ${timeout_s}s: the VM had not finished booting; killed it" >&2
-		show_console
 	fi
+	# The kernel's own view of a hang (hung tasks, soft lockups, RCU stalls) is on the console.
+	show_console
 	exit 124
 fi
 if [[ -f $ctl/status ]]; then

@@ -42,15 +42,12 @@ check() {
 		kill -KILL "$pid"
 	fi
 	wait "$pid" || status=$?
-	if ((hung)); then
-		sed 's/^/      /' "$log"
-		failed=$((failed + 1))
-	elif ((status == 0)); then
+	if ((status == 0 && !hung)); then
 		echo "PASS: $name ($((SECONDS - started)) s)"
 		passed=$((passed + 1))
 		grep -E '^=> ' "$log" | sed 's/^/      /'
 	else
-		echo "FAIL: $name (exit $status)"
+		((hung)) || echo "FAIL: $name (exit $status)"
 		sed 's/^/      /' "$log"
 		failed=$((failed + 1))
 	fi
